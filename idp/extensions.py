@@ -1,0 +1,23 @@
+"""Extensions, created bare here and bound to the app in ``create_app``.
+
+The Authlib authorization server lives in ``idp.oidc.server`` instead: it needs the
+models, and the models need ``db`` from here. The per-IP rate limiter is made per app
+in ``idp.web``: Flask-Limiter keeps its switch and store on the object, so one shared
+object would let one app's settings leak into another's.
+"""
+
+from flask_babel import Babel
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf import CSRFProtect
+from sqlalchemy.orm import DeclarativeBase
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every model."""
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+csrf = CSRFProtect()
+babel = Babel()

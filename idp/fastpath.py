@@ -1,0 +1,99 @@
+"""Discovery and JWKS straight from precomputed bytes, in front of Flask.
+
+Both documents are constant between key rotations, and relying parties fetch them
+often; routing them through Flask (request context, URL map, tenant query, after-
+request hooks) costs ten times the work of the answer itself. This WSGI layer
+answers them from bytes with an ETag (and 304 for a matching ``If-None-Match``),
+with the same security headers as every other response. Anything else — and any
+slug not known to be a tenant — goes on to Flask unchanged.
+
+Tenant existence is remembered for ``TENANT_TTL`` seconds, so a deleted tenant's
+public metadata may still be served that long; nothing else depends on it.
+"""
+
+import re
+import threading
+import time
+
+from idp.oidc.discovery import metadata_bytes
+from idp.services.keys import load_keyring
+
+TENANT_TTL = 10.0
+DISCOVERY = re.compile(
+    r"^/(?:\.well-known/oauth-authorization-server/(?P<a>[a-z0-9-]{2,63})"
+    r"|(?P<b>[a-z0-9-]{2,63})/\.well-known/(?:openid-configuration|oauth-authorization-server))$"
+)
+JWKS = re.compile(r"^/(?P<slug>[a-z0-9-]{2,63})/jwks$")
+STATIC_HEADERS = [
+    ("Cache-Control", "public, max-age=300"),
+    ("Access-Control-Allow-Origin", "*"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
+]
+
+
+class ConstantDocuments:
+    """WSGI middleware serving discovery and JWKS for known tenants."""
+
+    def __init__(self, wsgi_app, flask_app):
+        self.wsgi_app = wsgi_app
+        self.flask_app = flask_app
+        self.config = flask_app.config  # read per request: tests and tools may change it
+        self._known = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            return self.wsgi_app(environ, start_response)
+        path = environ.get("PATH_INFO", "")
+        match = DISCOVERY.match(path)
+        kind = "discovery"
+        if match is None:
+            match, kind = JWKS.match(path), "jwks"
+        if match is None:
+            return self.wsgi_app(environ, start_response)
+        slug = next(group for group in match.groups() if group)
+        if not self._is_tenant(slug):
+            return self.wsgi_app(environ, start_response)
+        ring = load_keyring(self.config["KEYS_DIR"])
+        if kind == "jwks":
+            body, etag, content_type = ring.jwks_bytes, ring.jwks_etag, "application/jwk-set+json"
+        else:
+            body, etag = metadata_bytes(f"{self.config['PUBLIC_URL']}/{slug}", ring)
+            content_type = "application/json"
+        return self._answer(environ, start_response, body, etag, content_type)
+
+    def _answer(self, environ, start_response, body, etag, content_type):
+        quoted = f'"{etag}"'
+        headers = [("ETag", quoted), *STATIC_HEADERS]
+        if quoted in environ.get("HTTP_IF_NONE_MATCH", ""):
+            start_response("304 Not Modified", headers)
+            return [b""]
+        headers += [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        start_response("200 OK", headers)
+        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
+
+    def _is_tenant(self, slug):
+        """Known tenants are remembered briefly; unknown slugs always ask Flask (and the DB)."""
+        seen = self._known.get(slug)
+        now = time.monotonic()
+        if seen is not None and seen > now:
+            return True
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from idp.services import tenants
+
+        try:
+            with self.flask_app.app_context():
+                exists = tenants.query_tenant(slug) is not None
+        except SQLAlchemyError:
+            # Out here no error handler runs: an exception would be gunicorn's bare 500.
+            # Flask asks the database again and answers 503 temporarily_unavailable.
+            return False
+        with self._lock:
+            if exists:
+                self._known[slug] = now + TENANT_TTL
+            else:
+                self._known.pop(slug, None)
+        return exists

@@ -1,0 +1,1 @@
+"""The hosted sign-in (DESIGN §4): transaction, plan, steps, outcomes; one view advances."""

@@ -1,0 +1,281 @@
+"""The Authlib authorization server, bound to the tenant of the current request.
+
+One server object serves every tenant: each storage hook reads ``g.tenant``, set
+once per request by ``idp.tenancy``, and every query filters on it — a client,
+code or token of one tenant is unknown to another.
+"""
+
+import secrets
+import time
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import InvalidClientError
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import OAuth2Error
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from flask import current_app
+from flask import g
+from flask import request as flask_request
+from joserfc.jwk import KeySet
+from sqlalchemy.exc import IntegrityError
+
+from idp.extensions import db
+from idp.models import UsedAssertion
+from idp.oidc import grants
+from idp.services import clients
+from idp.services import tokens
+from idp.tenancy import issuer_for
+
+NO_STORE = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+
+
+class TenantAuthorizationServer(AuthorizationServer):
+    """Authlib's Flask server with our grants, token format and client authentication."""
+
+    def init_app(self, app, query_client=None, save_token=None):
+        """Register grants, endpoints and the private_key_jwt method."""
+        super().init_app(app, query_client=_query_client, save_token=_save_token)
+        self.scopes_supported = None  # unknown scopes are ignored (OIDC Core §3.1.2.1)
+        self.register_token_generator("default", generate_token)
+        self.register_grant(
+            grants.AuthorizationCodeGrant,
+            [
+                grants.S256CodeChallenge(required=True),
+                grants.OpenIDConnectCode(require_nonce=False),
+            ],
+        )
+        self.register_grant(grants.RefreshTokenGrant)
+        self.register_grant(grants.ClientCredentialsGrant)
+        self.register_client_auth_method("private_key_jwt", PrivateKeyJwt())
+        self.register_endpoint(Revocation)
+        self.register_endpoint(Introspection)
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Refuse a request that authenticates more than one way (RFC 6749 §2.3)."""
+        form = request.form
+        ways = sum(
+            [
+                bool(extract_basic_authorization(request.headers)[0]),
+                "client_secret" in form,
+                "client_assertion" in form,
+            ]
+        )
+        if ways > 1:
+            raise InvalidRequestError("The client used more than one authentication method.")
+        return super().authenticate_client(request, methods, endpoint)
+
+    def create_oauth2_request(self, request):
+        """Accept an already built request (a resumed authorization) as it is."""
+        if isinstance(request, OAuth2Request):
+            return request
+        return super().create_oauth2_request(request)
+
+    def handle_response(self, status_code, payload, headers):
+        """Every token-endpoint style answer is ``no-store`` (RFC 6749 §5.1)."""
+        kept = [(k, v) for k, v in headers if k.lower() not in ("cache-control", "pragma")]
+        return super().handle_response(status_code, payload, kept + NO_STORE)
+
+
+def _query_client(client_id):
+    return clients.query_client(g.tenant, client_id)
+
+
+def refresh_allowed(client, scope):
+    """Refresh tokens need the grant type and, for OpenID requests, ``offline_access``."""
+    granted = (scope or "").split()
+    return client.check_grant_type("refresh_token") and (
+        "offline_access" in granted or "openid" not in granted
+    )
+
+
+def generate_token(
+    grant_type, client, user=None, scope=None, expires_in=None, include_refresh_token=True
+):
+    """Authlib token generator: an RFC 9068 access token, maybe an opaque refresh token."""
+    ttl = expires_in or current_app.config["ACCESS_TOKEN_TTL"]
+    access_token, jti = tokens.create_access_token(
+        g.tenant, issuer_for(g.tenant), client, user, scope, ttl
+    )
+    g.issued_jti = jti
+    token = {"token_type": "Bearer", "access_token": access_token, "expires_in": ttl}
+    if scope:
+        token["scope"] = scope
+    if include_refresh_token and refresh_allowed(client, scope):
+        token["refresh_token"] = secrets.token_urlsafe(32)
+    return token
+
+
+def _save_token(token, request):
+    meta = {"client_id": request.client.client_id, "jti": g.issued_jti}
+    origin = request.authorization_code or request.refresh_token
+    if origin is not None:
+        meta.update(
+            user_id=origin.user_id,
+            auth_time=origin.auth_time,
+            sid=origin.sid,
+            amr=origin.amr,
+            acr=origin.acr,
+            claims=origin.claims,
+        )
+    if request.authorization_code is not None:
+        meta["grant_id"] = request.authorization_code.family
+    elif request.refresh_token is not None:
+        meta["grant_id"] = request.refresh_token.grant_id
+        meta["family_expires_at"] = request.refresh_token.family_expires_at
+    else:
+        meta["grant_id"] = grants.new_family_id("cc")
+    tokens.save_token(g.tenant, token, meta)
+
+
+class PrivateKeyJwt(JWTBearerClientAssertion):
+    """``private_key_jwt`` (OIDC Core §9, RFC 7523) with ``jti`` replay protection in the DB."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def get_audiences(self):
+        """The token endpoint, the issuer, or the endpoint being called."""
+        issuer = issuer_for(g.tenant)
+        return [f"{issuer}/token", issuer, flask_request.base_url]
+
+    def validate_jti(self, claims, jti):
+        """Record the assertion id; a second use hits the unique constraint."""
+        if not isinstance(jti, str) or len(jti) > 200:
+            return False
+        exp = claims.get("exp") if isinstance(claims.get("exp"), int) else int(time.time()) + 3600
+        db.session.add(
+            UsedAssertion(tenant_id=g.tenant.id, client_id=claims["sub"], jti=jti, expires_at=exp)
+        )
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            return False
+        return True
+
+    def resolve_client_public_key(self, client):
+        """The keys the client registered."""
+        if not client.jwks:
+            raise InvalidClientError(description="The client has no registered keys.")
+        return KeySet.import_key_set(client.jwks)
+
+
+class PresentedToken:
+    """A token found by its value, remembering whether it was an access or a refresh token."""
+
+    def __init__(self, row, kind):
+        self.row = row
+        self.kind = kind
+
+    def check_client(self, client):
+        """Authlib hook."""
+        return self.row.check_client(client)
+
+    def is_expired(self):
+        """Authlib hook."""
+        if self.kind == "refresh_token":
+            return not tokens.refresh_token_is_live(self.row)
+        return self.row.is_expired()
+
+    def is_revoked(self):
+        """Authlib hook."""
+        return self.row.revoked_at is not None or (
+            self.kind == "access_token" and self.row.access_revoked_at is not None
+        )
+
+
+def find_presented_token(token_string, hint):
+    """Look the value up as a refresh token or an access token JWT, hint first."""
+    kinds = ["refresh_token", "access_token"]
+    if hint == "access_token":
+        kinds.reverse()
+    for kind in kinds:
+        if kind == "refresh_token":
+            row = tokens.find_refresh_token(g.tenant, token_string)
+        else:
+            row = tokens.find_access_token_row(g.tenant, issuer_for(g.tenant), token_string)
+        if row is not None:
+            return PresentedToken(row, kind)
+    return None
+
+
+class UnsupportedHint(OAuth2Error):
+    """``unsupported_token_type`` with the 400 status of RFC 6749 §5.2."""
+
+    error = "unsupported_token_type"
+    status_code = 400
+
+
+class HintCheck:
+    """An unknown ``token_type_hint`` is a 400 ``unsupported_token_type`` (RFC 7009 §2.2.1,
+    RFC 6749 §5.2); Authlib answers 401, which tells the client its credentials failed."""
+
+    def check_params(self, request, client):
+        """Authlib hook."""
+        if "token" not in request.form:
+            raise InvalidRequestError("Missing 'token'.")
+        hint = request.form.get("token_type_hint")
+        if hint and hint not in self.SUPPORTED_TOKEN_TYPES:
+            raise UnsupportedHint()
+
+
+class Revocation(HintCheck, RevocationEndpoint):
+    """RFC 7009: revoking a refresh token revokes its family; an access token, itself."""
+
+    CLIENT_AUTH_METHODS = grants.AUTH_METHODS
+
+    def query_token(self, token_string, token_type_hint):
+        """Authlib hook."""
+        return find_presented_token(token_string, token_type_hint)
+
+    def revoke_token(self, token, request):
+        """Authlib hook."""
+        if token.kind == "refresh_token":
+            tokens.revoke_family(g.tenant, token.row.grant_id)
+        else:
+            tokens.revoke_access_token(token.row)
+
+
+class Introspection(HintCheck, IntrospectionEndpoint):
+    """RFC 7662, client authentication required; a client sees only its own tokens."""
+
+    CLIENT_AUTH_METHODS = grants.AUTH_METHODS
+
+    def query_token(self, token_string, token_type_hint):
+        """Authlib hook."""
+        return find_presented_token(token_string, token_type_hint)
+
+    def check_permission(self, token, client, request):
+        """Only the client the token was issued to may introspect it."""
+        return token.check_client(client)
+
+    def introspect_token(self, token):
+        """The RFC 7662 §2.2 members."""
+        row = token.row
+        payload = {
+            "active": True,
+            "scope": row.scope,
+            "client_id": row.client_id,
+            "token_type": "Bearer" if token.kind == "access_token" else "refresh_token",
+            "iat": row.issued_at,
+            "exp": row.access_expires_at
+            if token.kind == "access_token"
+            else row.refresh_expires_at,
+            "iss": issuer_for(g.tenant),
+            "jti": row.jti if token.kind == "access_token" else None,
+        }
+        if row.user_id:
+            from idp.services import users
+
+            user = users.get_user(g.tenant, row.user_id)
+            payload["sub"] = user.sub if user else None
+            payload["username"] = user.email if user else None
+        else:
+            payload["sub"] = row.client_id
+        return {k: v for k, v in payload.items() if v is not None}
+
+
+authorization_server = TenantAuthorizationServer()

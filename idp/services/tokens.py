@@ -1,0 +1,237 @@
+"""Codes and tokens: issue, consume once, rotate, revoke by family, look up for introspection.
+
+Every grant is persisted. Codes and refresh tokens are stored as SHA-256 hashes;
+access tokens are RFC 9068 JWTs whose ``jti`` is recorded so that revocation and
+introspection work. Single use is enforced with a conditional UPDATE, so it holds
+across threads, processes and nodes on one database.
+"""
+
+import hashlib
+import secrets
+import time
+
+from flask import current_app
+from joserfc import jwt
+from joserfc.errors import JoseError
+from sqlalchemy import select
+from sqlalchemy import update
+
+from idp.extensions import db
+from idp.models import AuthorizationCode
+from idp.models import Token
+from idp.services import audit
+from idp.services.keys import load_keyring
+
+
+def hash_token(value):
+    """Lookup key for a secret we must be able to find but never store in clear."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def keyring():
+    """The signing keys of this process (re-read on rotation)."""
+    return load_keyring(current_app.config["KEYS_DIR"])
+
+
+def sign_jwt(claims, alg="RS256", typ=None):
+    """Sign ``claims`` with the active key for ``alg``; the header names its ``kid``."""
+    key = keyring().signing_key(alg)
+    header = {"alg": alg, "kid": key.kid}
+    if typ:
+        header["typ"] = typ
+    return jwt.encode(header, claims, key, algorithms=[alg])
+
+
+def verify_jwt(value, issuer, typ=None):
+    """Claims of a JWT this issuer signed, or None (bad signature, alg, typ, iss or expired)."""
+    try:
+        token = jwt.decode(value, keyring().public_keyset, algorithms=["RS256", "ES256"])
+    except (JoseError, ValueError, TypeError):
+        return None
+    if typ and token.header.get("typ") != typ:
+        return None
+    claims = token.claims
+    if claims.get("iss") != issuer or not isinstance(claims.get("exp"), int):
+        return None
+    if claims["exp"] <= time.time():
+        return None
+    return claims
+
+
+# Authorization codes ------------------------------------------------------------------
+
+
+def save_authorization_code(tenant, code, **fields):
+    """Persist a fresh code (hashed) with everything the token request will need."""
+    ttl = current_app.config["AUTH_CODE_TTL"]
+    row = AuthorizationCode(
+        tenant_id=tenant.id, code_hash=hash_token(code), expires_at=int(time.time()) + ttl, **fields
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def consume_authorization_code(tenant, code, client):
+    """The code's row if this call is the one that used it, else None.
+
+    RFC 6749 §4.1.2: a code used twice MUST be refused and SHOULD revoke every
+    token issued from it — which the loser of a concurrent race does too.
+    """
+    stmt = select(AuthorizationCode).where(
+        AuthorizationCode.tenant_id == tenant.id, AuthorizationCode.code_hash == hash_token(code)
+    )
+    row = db.session.execute(stmt).scalar_one_or_none()
+    if row is None or row.client_id != client.get_client_id():
+        return None
+    now = int(time.time())
+    claimed = db.session.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
+        .values(used_at=now)
+    ).rowcount
+    db.session.commit()
+    if claimed != 1:
+        revoke_family(tenant, row.family)
+        audit.record(tenant, "token.code_reuse", client_id=row.client_id, user_id=row.user_id)
+        return None
+    if row.expires_at <= now:
+        return None
+    return row
+
+
+# Access and refresh tokens ------------------------------------------------------------
+
+
+def create_access_token(tenant, issuer, client, user, scope, expires_in):
+    """An RFC 9068 access token JWT and its ``jti``."""
+    now = int(time.time())
+    jti = secrets.token_urlsafe(16)
+    claims = {
+        "iss": issuer,
+        "sub": user.sub if user else client.client_id,
+        "aud": issuer,
+        "client_id": client.client_id,
+        "iat": now,
+        "exp": now + expires_in,
+        "jti": jti,
+        "scope": scope or "",
+    }
+    return sign_jwt(claims, "RS256", typ="at+jwt"), jti
+
+
+def save_token(tenant, token, meta):
+    """Record one issuance: the access token's jti and the refresh token's hash."""
+    config = current_app.config
+    now = int(time.time())
+    refresh = token.get("refresh_token")
+    row = Token(
+        tenant_id=tenant.id,
+        client_id=meta["client_id"],
+        user_id=meta.get("user_id"),
+        grant_id=meta["grant_id"],
+        jti=meta["jti"],
+        refresh_hash=hash_token(refresh) if refresh else None,
+        scope=token.get("scope", ""),
+        issued_at=now,
+        access_expires_at=now + token["expires_in"],
+        refresh_expires_at=now + config["REFRESH_IDLE_TTL"] if refresh else None,
+        family_expires_at=meta.get("family_expires_at")
+        or (now + config["REFRESH_ABSOLUTE_TTL"] if refresh else None),
+        auth_time=meta.get("auth_time"),
+        sid=meta.get("sid"),
+        amr=meta.get("amr") or [],
+        acr=meta.get("acr"),
+        claims=meta.get("claims"),
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+def find_refresh_token(tenant, value):
+    """A refresh token row by its value, whatever its state."""
+    stmt = select(Token).where(
+        Token.tenant_id == tenant.id, Token.refresh_hash == hash_token(value)
+    )
+    return db.session.execute(stmt).scalar_one_or_none()
+
+
+def refresh_token_is_live(row, now=None):
+    """Not rotated, not revoked, within both its idle and its absolute lifetime."""
+    now = now or int(time.time())
+    return (
+        row.rotated_at is None
+        and row.revoked_at is None
+        and (row.refresh_expires_at or 0) > now
+        and (row.family_expires_at or 0) > now
+    )
+
+
+def claim_rotation(row):
+    """Mark a refresh token used; False if another request rotated it first."""
+    claimed = db.session.execute(
+        update(Token)
+        .where(Token.id == row.id, Token.rotated_at.is_(None), Token.revoked_at.is_(None))
+        .values(rotated_at=int(time.time()))
+    ).rowcount
+    db.session.commit()
+    return claimed == 1
+
+
+def find_access_token_row(tenant, issuer, value):
+    """The row behind a valid, unexpired access token JWT of this issuer, revoked or not."""
+    claims = verify_jwt(value, issuer, typ="at+jwt")
+    if claims is None or not isinstance(claims.get("jti"), str):
+        return None
+    stmt = select(Token).where(Token.tenant_id == tenant.id, Token.jti == claims["jti"])
+    return db.session.execute(stmt).scalar_one_or_none()
+
+
+def find_access_token(tenant, issuer, value):
+    """The live row behind an access token JWT, or None."""
+    row = find_access_token_row(tenant, issuer, value)
+    if row is None or row.is_revoked() or row.is_expired():
+        return None
+    return row
+
+
+def revoke_family(tenant, grant_id):
+    """Revoke every token issued under one grant (code reuse, refresh reuse, revocation)."""
+    db.session.execute(
+        update(Token)
+        .where(Token.tenant_id == tenant.id, Token.grant_id == grant_id, Token.revoked_at.is_(None))
+        .values(revoked_at=int(time.time()))
+    )
+    db.session.commit()
+
+
+def revoke_access_token(row):
+    """Revoke one access token, leaving its refresh token alone (RFC 7009 §2.1)."""
+    row.access_revoked_at = int(time.time())
+    db.session.commit()
+
+
+def revoke_user_tokens(tenant, user_id):
+    """Revoke every token of a user (password change, authenticator reset, disable)."""
+    db.session.execute(
+        update(Token)
+        .where(Token.tenant_id == tenant.id, Token.user_id == user_id, Token.revoked_at.is_(None))
+        .values(revoked_at=int(time.time()))
+    )
+    db.session.commit()
+
+
+def revoke_session_tokens(tenant, sid):
+    """At logout, revoke what the session issued — except offline access, which outlives it."""
+    db.session.execute(
+        update(Token)
+        .where(
+            Token.tenant_id == tenant.id,
+            Token.sid == sid,
+            Token.revoked_at.is_(None),
+            ~Token.scope.contains("offline_access"),
+        )
+        .values(revoked_at=int(time.time()))
+    )
+    db.session.commit()

@@ -1,0 +1,46 @@
+"""Resolves the tenant from the URL once per request; every query then filters on it (DESIGN §3)."""
+
+from flask import current_app
+from flask import g
+from flask import request
+
+
+def issuer_for(tenant):
+    """The tenant's issuer identifier: ``{IDP_PUBLIC_URL}/{slug}``, no trailing slash."""
+    return f"{current_app.config['PUBLIC_URL']}/{tenant.slug}"
+
+
+def endpoint_url(tenant, path):
+    """An absolute URL under the tenant's issuer, as published in discovery."""
+    return f"{issuer_for(tenant)}/{path.lstrip('/')}"
+
+
+
+def resolve_tenant(endpoint, values):
+    """URL value preprocessor for tenant blueprints: load the tenant or answer 404."""
+    from idp.errors import UnknownTenant
+    from idp.services import tenants
+
+    slug = (values or {}).pop("tenant", None)
+    tenant = tenants.query_tenant(slug) if slug else None
+    if tenant is None:
+        raise UnknownTenant()
+    g.tenant = tenant
+
+
+def add_tenant_to_urls(endpoint, values):
+    """URL defaults for tenant blueprints: ``url_for`` fills the current tenant in."""
+    if "tenant" not in values and getattr(g, "tenant", None) is not None:
+        values["tenant"] = g.tenant.slug
+
+
+def client_ip():
+    """The caller's address, trusting ``X-Forwarded-For`` only from configured proxies."""
+    hops = current_app.config.get("TRUSTED_PROXIES", 0)
+    if hops:
+        forwarded = [
+            p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()
+        ]
+        if len(forwarded) >= hops:
+            return forwarded[-hops]
+    return request.remote_addr or "unknown"

@@ -1,0 +1,130 @@
+"""Cross-cutting web concerns: security headers on every response, health and readiness."""
+
+from flask import Blueprint
+from flask import jsonify
+from sqlalchemy import text
+
+from idp.extensions import db
+
+bp = Blueprint("web", __name__)
+
+# No ``form-action``: Chrome applies it to every redirect after a form, and a sign-in ends
+# in a redirect chain to the relying party — through other tenants of this idp, or other
+# identity providers, whose destinations no page here can know. (Keycloak sets none
+# either.) Forms are only ever rendered by our own templates, escaped, with no user HTML.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def install_security_headers(app):
+    """CSP without inline script or style, no framing, no referrer, no caching of pages."""
+    https = app.config["PUBLIC_URL"].startswith("https://")
+
+    @app.after_request
+    def add_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Cache-Control", "no-store")
+        if https:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        return response
+
+
+# Per-IP limits on every endpoint where something can be guessed or flooded; the
+# per-account ladders live in ``idp.services.throttle``. A blueprint's limit is
+# checked before any other work (CSRF included); an endpoint's when its view runs.
+BLUEPRINT_LIMITS = {"journey": ("60/minute", ["POST"])}
+ENDPOINT_LIMITS = {
+    "oidc.end_session_confirm": ("30/minute", ["POST"]),
+    "oidc.consent": ("30/minute", ["POST"]),
+    "oidc.register": ("30/minute", ["POST"]),
+    "oidc.client_configuration": ("60/minute", None),
+}
+
+
+def create_limiter(app):
+    """A Flask-Limiter of this app's own (memory, or Redis shared by every node)."""
+    from flask_limiter import Limiter
+
+    from idp.tenancy import client_ip
+
+    # With Redis down, Flask-Limiter would raise on every limited request (a 500). Instead
+    # the per-IP limits go on in this process's memory (logged once: "Rate limit storage
+    # unreachable"), and go back to Redis when it answers; the guessable steps fail closed
+    # on their own in ``idp.services.throttle``.
+    limiter = Limiter(
+        key_func=client_ip,
+        app=app,
+        default_limits=[],
+        headers_enabled=True,
+        storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        in_memory_fallback_enabled=True,
+    )
+    app.extensions["idp.limiter"] = limiter  # Flask-Limiter itself keeps only a weak reference
+    return limiter
+
+
+def apply_rate_limits(app, limiter):
+    """Attach the limits above to the registered blueprints and views."""
+    for name, (limit, methods) in BLUEPRINT_LIMITS.items():
+        limiter.limit(limit, methods=methods)(app.blueprints[name])
+    for endpoint, (limit, methods) in ENDPOINT_LIMITS.items():
+        view = app.view_functions.get(endpoint)
+        if view is not None:
+            app.view_functions[endpoint] = limiter.limit(limit, methods=methods)(view)
+
+
+@bp.get("/healthz")
+def healthz():
+    """Liveness: the process answers."""
+    return jsonify(status="ok")
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: the database answers."""
+    db.session.execute(text("SELECT 1"))
+    return jsonify(status="ready")
+
+
+class DatabaseOutageGuard:
+    """Outermost WSGI layer: a database fault that escapes Flask (in a teardown, or in an
+    error handler that needed the database itself) is a 503, never a bare 500.
+
+    Flask's own handlers answer most outages (``idp.errors``); this catches what happens
+    after them — closing a session on a connection the restart killed, for instance.
+    """
+
+    def __init__(self, wsgi_app):
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        import logging
+        import sys
+
+        from psycopg import Error as PsycopgError
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return self.wsgi_app(environ, start_response)
+        except (SQLAlchemyError, PsycopgError) as exc:
+            logging.getLogger("idp.errors").error(
+                "database unavailable outside a handler: %s", exc.__class__.__name__
+            )
+            body = (
+                b'{"error":"temporarily_unavailable",'
+                b'"error_description":"The service is briefly unavailable."}'
+            )
+            headers = [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+                ("Retry-After", "5"),
+            ]
+            start_response("503 Service Unavailable", headers, sys.exc_info())
+            return [body]

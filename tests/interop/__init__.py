@@ -1,0 +1,1 @@
+"""Interoperability: idp against relying parties it did not write (openid-client, Authlib)."""
