@@ -40,6 +40,7 @@ def create_app(config=None):
     logs.configure(app)
 
     db.init_app(app)
+    web.discard_broken_sessions(app)
     migrate.init_app(app, db, directory=os.path.join(root, "migrations"), render_as_batch=True)
     limiter = web.create_limiter(app)  # before CSRF: a flood is refused before any other work
     csrf.init_app(app)

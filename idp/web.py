@@ -1,5 +1,7 @@
 """Cross-cutting web concerns: security headers on every response, health and readiness."""
 
+import logging
+
 from flask import Blueprint
 from flask import jsonify
 from sqlalchemy import text
@@ -79,6 +81,33 @@ def apply_rate_limits(app, limiter):
             app.view_functions[endpoint] = limiter.limit(limit, methods=methods)(view)
 
 
+def discard_broken_sessions(app):
+    """Close the request's database session without letting a dead connection raise.
+
+    Closing a session rolls its transaction back; when PostgreSQL restarted mid-request that
+    rollback fails, and Flask-SQLAlchemy's own teardown would raise it after the answer was
+    ready. The session is invalidated instead (its connections are dropped, not returned to
+    the pool), so the answer goes out and the next request starts on a fresh connection.
+    Registered after ``db.init_app``: Flask runs teardowns in reverse, so this one goes first.
+    """
+    from psycopg import Error as PsycopgError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    @app.teardown_appcontext
+    def remove_session(exc):
+        try:
+            db.session.remove()
+        except (SQLAlchemyError, PsycopgError) as error:
+            logging.getLogger("idp.errors").warning(
+                "discarding a session whose connection failed: %s", error.__class__.__name__
+            )
+            try:
+                db.session.registry().invalidate()
+            except (SQLAlchemyError, PsycopgError):
+                pass
+            db.session.registry.clear()
+
+
 @bp.get("/healthz")
 def healthz():
     """Liveness: the process answers."""
@@ -97,34 +126,63 @@ class DatabaseOutageGuard:
     error handler that needed the database itself) is a 503, never a bare 500.
 
     Flask's own handlers answer most outages (``idp.errors``); this catches what happens
-    after them — closing a session on a connection the restart killed, for instance.
+    after them — closing a session on a connection the restart killed, for instance. Such a
+    fault can come *after* the inner app called ``start_response`` (Flask tears the request
+    down once the response is ready), so the guard holds the inner status and headers back
+    until the inner app has returned: otherwise the 503 body would go out under the first
+    answer's ``Content-Length`` and the client would see a truncated, corrupt response.
     """
+
+    BODY = (
+        b'{"error":"temporarily_unavailable",'
+        b'"error_description":"The service is briefly unavailable."}'
+    )
 
     def __init__(self, wsgi_app):
         self.wsgi_app = wsgi_app
 
     def __call__(self, environ, start_response):
-        import logging
-        import sys
-
         from psycopg import Error as PsycopgError
         from sqlalchemy.exc import SQLAlchemyError
 
+        held = []
+        written = []
+        returned = False
+
+        def hold(status, headers, exc_info=None):
+            if returned:  # an app that starts its answer lazily, from its iterable
+                return start_response(status, headers, exc_info)
+            held[:] = [status, headers, exc_info]
+            return written.append  # the legacy write() callable: kept, sent after the headers
+
         try:
-            return self.wsgi_app(environ, start_response)
+            result = self.wsgi_app(environ, hold)
         except (SQLAlchemyError, PsycopgError) as exc:
             logging.getLogger("idp.errors").error(
                 "database unavailable outside a handler: %s", exc.__class__.__name__
             )
-            body = (
-                b'{"error":"temporarily_unavailable",'
-                b'"error_description":"The service is briefly unavailable."}'
-            )
             headers = [
                 ("Content-Type", "application/json"),
-                ("Content-Length", str(len(body))),
+                ("Content-Length", str(len(self.BODY))),
                 ("Cache-Control", "no-store"),
                 ("Retry-After", "5"),
             ]
-            start_response("503 Service Unavailable", headers, sys.exc_info())
-            return [body]
+            start_response("503 Service Unavailable", headers)
+            return [self.BODY]
+        returned = True
+        if held:
+            start_response(*held)
+        if not written:
+            return result
+        return _prepended(written, result)
+
+
+def _prepended(chunks, result):
+    """The bytes given to ``write()`` first, then the app's iterable (closed afterwards)."""
+    try:
+        yield from chunks
+        yield from result
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()

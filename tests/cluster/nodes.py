@@ -248,8 +248,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                 )
             except ConnectionRefusedError:
                 continue  # nothing was sent: the next node may take it
-            except (OSError, http.client.HTTPException):
-                self.send_error(502, "the node dropped the connection")
+            except (OSError, http.client.HTTPException) as exc:
+                self.send_error(502, f"the node dropped the connection ({exc!r})")
                 return
             balancer.served.append((client, self.command, self.path.split("?")[0], name))
             self.send_response_only(status)
