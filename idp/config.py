@@ -121,6 +121,13 @@ SETTINGS = {
         "IDP_SESSION_ABSOLUTE_TTL", 24 * 3600, "SSO session absolute timeout.", int
     ),
     "LOGIN_TX_TTL": Setting("IDP_LOGIN_TX_TTL", 900, "Login transaction lifetime, seconds.", int),
+    "TENANT_CACHE_TTL": Setting(
+        "IDP_TENANT_CACHE_TTL",
+        5.0,
+        "Seconds a process reuses a tenant it loaded (saves a query on every request); a "
+        "change to a tenant reaches running nodes within this delay. 0 reads it every time.",
+        float,
+    ),
     "TRUSTED_PROXIES": Setting(
         "IDP_TRUSTED_PROXIES", 0, "How many reverse proxies put X-Forwarded-For in front.", int
     ),

@@ -17,7 +17,10 @@ class Base(DeclarativeBase):
     """Declarative base shared by every model."""
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay loaded after a commit: a request commits, then reads what it just wrote or
+# read (the code exchange commits the claim and the token, then builds the answer from
+# them). SQLAlchemy's default would reload each of them with a SELECT of its own.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 csrf = CSRFProtect()
 babel = Babel()

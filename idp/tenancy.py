@@ -22,7 +22,7 @@ def resolve_tenant(endpoint, values):
     from idp.services import tenants
 
     slug = (values or {}).pop("tenant", None)
-    tenant = tenants.query_tenant(slug) if slug else None
+    tenant = tenants.tenant_for_request(slug) if slug else None
     if tenant is None:
         raise UnknownTenant()
     g.tenant = tenant

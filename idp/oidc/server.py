@@ -188,10 +188,11 @@ class PresentedToken:
 
 
 def find_presented_token(token_string, hint):
-    """Look the value up as a refresh token or an access token JWT, hint first."""
+    """Look the value up as a refresh token or an access token JWT: the hint first, else the
+    kind its shape suggests (a hint is only a hint, RFC 7009 §2.1: the other kind is tried too)."""
     kinds = ["refresh_token", "access_token"]
-    if hint == "access_token":
-        kinds.reverse()
+    if hint == "access_token" or (hint is None and token_string.count(".") == 2):
+        kinds.reverse()  # our access tokens are JWTs; refresh tokens never contain a dot
     for kind in kinds:
         if kind == "refresh_token":
             row = tokens.find_refresh_token(g.tenant, token_string)

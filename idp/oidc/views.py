@@ -9,6 +9,7 @@ from flask import request
 
 from idp.errors import JourneyExpired
 from idp.extensions import csrf
+from idp.extensions import db
 from idp.i18n import use_ui_locales
 from idp.journey import cookies
 from idp.journey import transaction as tx
@@ -113,7 +114,10 @@ def token():
     """The token endpoint (RFC 6749 §3.2); every answer is ``no-store``."""
     if any(len(request.form.getlist(k)) > 1 for k in request.form):
         return _token_error("invalid_request", "A parameter is repeated.")
-    return authorization_server.create_token_response()
+    response = authorization_server.create_token_response()
+    if response.status_code != 200:
+        db.session.commit()  # a failed redemption still spends the code it claimed
+    return response
 
 
 def _token_error(error, description):

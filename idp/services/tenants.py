@@ -1,5 +1,9 @@
 """Tenants: create, look up (by slug), list."""
 
+import threading
+import time
+
+from flask import current_app
 from sqlalchemy import select
 
 from idp.errors import ValidationFailed
@@ -26,6 +30,36 @@ def query_tenant(slug):
     return db.session.execute(select(Tenant).where(Tenant.slug == slug)).scalar_one_or_none()
 
 
+_lock = threading.Lock()
+
+
+def tenant_for_request(slug):
+    """The tenant a request's URL names, reusing a recent lookup of this process.
+
+    Every request of every endpoint starts here, and tenants change rarely (an operator's
+    ``idp tenant update``), so the row is kept for ``TENANT_CACHE_TTL`` seconds instead of
+    being read again each time. The kept object is detached from any session: the tenant
+    model has no relationships to load lazily, and request code only reads it. Unknown slugs
+    are never kept, so a new tenant is served at once.
+    """
+    ttl = current_app.config["TENANT_CACHE_TTL"]
+    if ttl <= 0:
+        return query_tenant(slug)
+    cache = current_app.extensions.setdefault("idp.tenant_cache", {})
+    now = time.monotonic()
+    kept = cache.get(slug)
+    if kept is not None and kept[0] > now:
+        return kept[1]
+    tenant = query_tenant(slug)
+    with _lock:
+        if tenant is None:
+            cache.pop(slug, None)
+        else:
+            db.session.expunge(tenant)
+            cache[slug] = (now + ttl, tenant)
+    return tenant
+
+
 def list_tenants():
     """Every tenant, by slug."""
     return list(db.session.execute(select(Tenant).order_by(Tenant.slug)).scalars())
@@ -46,4 +80,11 @@ def update_tenant(tenant, name=None, **settings):
     merged.update({k: v for k, v in settings.items() if v is not None})
     tenant.settings = merged
     db.session.commit()
+    forget_kept(tenant.slug)  # this process sees the change at once; others within the TTL
     return tenant
+
+
+def forget_kept(slug):
+    """Drop a tenant from this process's cache (after changing it here)."""
+    with _lock:
+        current_app.extensions.get("idp.tenant_cache", {}).pop(slug, None)

@@ -19,6 +19,7 @@ from sqlalchemy import update
 from idp.extensions import db
 from idp.models import AuthorizationCode
 from idp.models import Token
+from idp.models import User
 from idp.services import audit
 from idp.services.keys import load_keyring
 
@@ -75,29 +76,38 @@ def save_authorization_code(tenant, code, **fields):
 def consume_authorization_code(tenant, code, client):
     """The code's row if this call is the one that used it, else None.
 
-    RFC 6749 §4.1.2: a code used twice MUST be refused and SHOULD revoke every
-    token issued from it — which the loser of a concurrent race does too.
+    One ``UPDATE … RETURNING`` finds and claims the code: the row lock it takes holds a
+    concurrent redemption until this transaction ends, and the token issued from the code
+    is committed in the same transaction (``save_token``), so the loser of a race always
+    finds the winner's token to revoke. RFC 6749 §4.1.2: a code used twice MUST be refused
+    and SHOULD revoke every token issued from it. Not committed here: the token endpoint
+    commits a failed redemption too, so a code is spent by any attempt that claimed it.
     """
-    stmt = select(AuthorizationCode).where(
-        AuthorizationCode.tenant_id == tenant.id, AuthorizationCode.code_hash == hash_token(code)
-    )
-    row = db.session.execute(stmt).scalar_one_or_none()
-    if row is None or row.client_id != client.get_client_id():
-        return None
     now = int(time.time())
-    claimed = db.session.execute(
-        update(AuthorizationCode)
-        .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
-        .values(used_at=now)
-    ).rowcount
-    db.session.commit()
-    if claimed != 1:
-        revoke_family(tenant, row.family)
-        audit.record(tenant, "token.code_reuse", client_id=row.client_id, user_id=row.user_id)
-        return None
-    if row.expires_at <= now:
-        return None
-    return row
+    code_hash = hash_token(code)
+    mine = (
+        AuthorizationCode.tenant_id == tenant.id,
+        AuthorizationCode.code_hash == code_hash,
+        AuthorizationCode.client_id == client.get_client_id(),
+    )
+    claimed = (
+        db.session.execute(
+            update(AuthorizationCode)
+            .where(*mine, AuthorizationCode.used_at.is_(None))
+            .values(used_at=now)
+            .returning(AuthorizationCode),
+            execution_options={"synchronize_session": False},
+        )
+        .scalars()
+        .one_or_none()
+    )
+    if claimed is not None:
+        return claimed if claimed.expires_at > now else None
+    spent = db.session.execute(select(AuthorizationCode).where(*mine)).scalar_one_or_none()
+    if spent is not None:  # used before: a replay, or the loser of a race
+        revoke_family(tenant, spent.family)
+        audit.record(tenant, "token.code_reuse", client_id=spent.client_id, user_id=spent.user_id)
+    return None
 
 
 # Access and refresh tokens ------------------------------------------------------------
@@ -151,10 +161,7 @@ def save_token(tenant, token, meta):
 
 def find_refresh_token(tenant, value):
     """A refresh token row by its value, whatever its state."""
-    stmt = select(Token).where(
-        Token.tenant_id == tenant.id, Token.refresh_hash == hash_token(value)
-    )
-    return db.session.execute(stmt).scalar_one_or_none()
+    return _token_and_user(Token.tenant_id == tenant.id, Token.refresh_hash == hash_token(value))
 
 
 def refresh_token_is_live(row, now=None):
@@ -169,13 +176,16 @@ def refresh_token_is_live(row, now=None):
 
 
 def claim_rotation(row):
-    """Mark a refresh token used; False if another request rotated it first."""
+    """Mark a refresh token used; False if another request rotated it first.
+
+    Not committed here: the rotation and the new tokens commit together (``save_token``),
+    and the row lock holds a racing request until then.
+    """
     claimed = db.session.execute(
         update(Token)
         .where(Token.id == row.id, Token.rotated_at.is_(None), Token.revoked_at.is_(None))
         .values(rotated_at=int(time.time()))
     ).rowcount
-    db.session.commit()
     return claimed == 1
 
 
@@ -184,8 +194,18 @@ def find_access_token_row(tenant, issuer, value):
     claims = verify_jwt(value, issuer, typ="at+jwt")
     if claims is None or not isinstance(claims.get("jti"), str):
         return None
-    stmt = select(Token).where(Token.tenant_id == tenant.id, Token.jti == claims["jti"])
-    return db.session.execute(stmt).scalar_one_or_none()
+    return _token_and_user(Token.tenant_id == tenant.id, Token.jti == claims["jti"])
+
+
+def _token_and_user(*where):
+    """One token row, its user loaded by the same statement (an outer join).
+
+    Userinfo and introspection need both; the user lands in the session's identity map,
+    where ``users.get_user`` then finds it without a second round trip.
+    """
+    stmt = select(Token, User).outerjoin(User, User.id == Token.user_id).where(*where)
+    found = db.session.execute(stmt).one_or_none()
+    return found[0] if found is not None else None
 
 
 def find_access_token(tenant, issuer, value):
