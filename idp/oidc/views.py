@@ -10,6 +10,7 @@ from flask import request
 from idp.errors import JourneyExpired
 from idp.extensions import csrf
 from idp.extensions import db
+from idp.extensions import reads_without_transaction
 from idp.i18n import use_ui_locales
 from idp.journey import cookies
 from idp.journey import transaction as tx
@@ -132,6 +133,7 @@ def _token_error(error, description):
 @csrf.exempt
 def userinfo():
     """OIDC Core §5.3."""
+    reads_without_transaction()
     return userinfo_response()
 
 
@@ -145,7 +147,8 @@ def revoke():
 @bp.post("/introspect")
 @csrf.exempt
 def introspect():
-    """RFC 7662."""
+    """RFC 7662 (a private_key_jwt assertion's ``jti`` is still recorded, in autocommit)."""
+    reads_without_transaction()
     return authorization_server.create_endpoint_response("introspection")
 
 
