@@ -5,6 +5,8 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
+from flask import g
+from flask import has_request_context
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import delete
@@ -141,11 +143,30 @@ def create_client(tenant, name, metadata, first_party=False, client_id=None):
 
 
 def query_client(tenant, client_id):
-    """The tenant's client with this id, or None."""
+    """The tenant's client with this id, or None.
+
+    Remembered for the rest of the request: the authorization endpoint and its resumption
+    check the client at several stages (request validation, Authlib's grant, consent), and
+    each asked the database again.
+    """
     if not client_id or len(client_id) > 64:
         return None
+    seen = _request_memo()
+    key = (tenant.id, client_id)
+    if seen is not None and key in seen:
+        return seen[key]
     stmt = select(Client).where(Client.tenant_id == tenant.id, Client.client_id == client_id)
-    return db.session.execute(stmt).scalar_one_or_none()
+    client = db.session.execute(stmt).scalar_one_or_none()
+    if seen is not None and client is not None:
+        seen[key] = client
+    return client
+
+
+def _request_memo():
+    """This request's clients by (tenant id, client id); None outside a request."""
+    if not has_request_context():
+        return None
+    return g.setdefault("_clients_seen", {})
 
 
 def describe_client(client, secret=None):
@@ -205,3 +226,5 @@ def delete_client(tenant, client):
         )
     db.session.delete(client)
     db.session.commit()
+    if has_request_context():
+        g.pop("_clients_seen", None)
