@@ -1,6 +1,7 @@
 """``idp tenant …``: tenants (isolated realms)."""
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from idp.cli.common import emit
@@ -98,5 +99,6 @@ def tenant_update(
     emit(
         as_json,
         {"slug": tenant.slug, "name": tenant.name, "settings": tenant.settings},
-        f"updated {tenant.slug}",
+        f"updated {tenant.slug} (running nodes apply it within "
+        f"{current_app.config['TENANT_CACHE_TTL']:g} s: IDP_TENANT_CACHE_TTL)",
     )
