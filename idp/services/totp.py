@@ -19,6 +19,7 @@ import segno
 from pyotp.exceptions import OTPVerificationError
 from sqlalchemy import or_
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from idp.extensions import db
 from idp.models import User
@@ -167,9 +168,14 @@ def record_step(tenant, user, step: int) -> bool:
         .execution_options(synchronize_session=False)
     )
     accepted = db.session.execute(stmt).rowcount == 1
-    # Commit either way: it ends the write transaction, and the commit expires ``user``
-    # so its totp_last_step is read afresh next time.
-    db.session.commit()
+    db.session.commit()  # either way: it ends the write transaction
+    # The UPDATE went around the loaded ``user``: tell it what the database now holds, or a
+    # later change of the same attribute (a new enrolment resetting it to None) would look
+    # like no change to the ORM and never be written.
+    if accepted:
+        set_committed_value(user, "totp_last_step", step)
+    elif user in db.session:
+        db.session.expire(user, ["totp_last_step"])  # a later step: read it afresh if needed
     return accepted
 
 
