@@ -42,7 +42,7 @@ def init_command(demo):
 @idp_group.command("serve")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
-@click.option("--workers", default=None, type=int, help="Default: CPUs + 1 (measured best).")
+@click.option("--workers", default=None, type=int, help="Default: one per CPU (measured).")
 @click.option(
     "--server",
     type=click.Choice(["gunicorn", "granian"]),
@@ -52,7 +52,7 @@ def init_command(demo):
 )
 def serve_command(host, port, workers, server):
     """Run the production WSGI server with the production settings (see bench/README.md)."""
-    workers = str(workers or (os.cpu_count() or 1) + 1)
+    workers = str(workers or os.cpu_count() or 1)  # CPU-bound work: one process per core
     if server == "granian":
         argv = [
             "granian",
