@@ -7,18 +7,16 @@ answers them from bytes with an ETag (and 304 for a matching ``If-None-Match``),
 with the same security headers as every other response. Anything else — and any
 slug not known to be a tenant — goes on to Flask unchanged.
 
-Tenant existence is remembered for ``TENANT_TTL`` seconds, so a deleted tenant's
-public metadata may still be served that long; nothing else depends on it.
+Tenant existence comes from the per-process tenant cache every request uses
+(``tenants.tenant_for_request``, ``IDP_TENANT_CACHE_TTL``), so a deleted tenant's public
+metadata may still be served that long; nothing else depends on it.
 """
 
 import re
-import threading
-import time
 
 from idp.oidc.discovery import metadata_bytes
 from idp.services.keys import load_keyring
 
-TENANT_TTL = 10.0
 DISCOVERY = re.compile(
     r"^/(?:\.well-known/oauth-authorization-server/(?P<a>[a-z0-9-]{2,63})"
     r"|(?P<b>[a-z0-9-]{2,63})/\.well-known/(?:openid-configuration|oauth-authorization-server))$"
@@ -40,8 +38,6 @@ class ConstantDocuments:
         self.wsgi_app = wsgi_app
         self.flask_app = flask_app
         self.config = flask_app.config  # read per request: tests and tools may change it
-        self._known = {}
-        self._lock = threading.Lock()
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
@@ -75,25 +71,17 @@ class ConstantDocuments:
         return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
 
     def _is_tenant(self, slug):
-        """Known tenants are remembered briefly; unknown slugs always ask Flask (and the DB)."""
-        seen = self._known.get(slug)
-        now = time.monotonic()
-        if seen is not None and seen > now:
-            return True
+        """Known to the tenant cache; unknown slugs always ask Flask (and the DB)."""
         from sqlalchemy.exc import SQLAlchemyError
 
         from idp.services import tenants
 
+        if tenants.kept_tenant(self.flask_app, slug) is not None:
+            return True  # the usual case: no app context to push
         try:
             with self.flask_app.app_context():
-                exists = tenants.query_tenant(slug) is not None
+                return tenants.tenant_for_request(slug) is not None
         except SQLAlchemyError:
             # Out here no error handler runs: an exception would be gunicorn's bare 500.
             # Flask asks the database again and answers 503 temporarily_unavailable.
             return False
-        with self._lock:
-            if exists:
-                self._known[slug] = now + TENANT_TTL
-            else:
-                self._known.pop(slug, None)
-        return exists

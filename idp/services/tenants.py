@@ -45,12 +45,12 @@ def tenant_for_request(slug):
     ttl = current_app.config["TENANT_CACHE_TTL"]
     if ttl <= 0:
         return query_tenant(slug)
-    cache = current_app.extensions.setdefault("idp.tenant_cache", {})
-    now = time.monotonic()
-    kept = cache.get(slug)
-    if kept is not None and kept[0] > now:
-        return kept[1]
+    tenant = kept_tenant(current_app, slug)
+    if tenant is not None:
+        return tenant
     tenant = query_tenant(slug)
+    now = time.monotonic()
+    cache = current_app.extensions.setdefault("idp.tenant_cache", {})
     with _lock:
         if tenant is None:
             cache.pop(slug, None)
@@ -58,6 +58,15 @@ def tenant_for_request(slug):
             db.session.expunge(tenant)
             cache[slug] = (now + ttl, tenant)
     return tenant
+
+
+def kept_tenant(app, slug):
+    """The tenant ``app``'s process still keeps for ``slug``, or None; no context needed
+    (the discovery fast path asks before it would push one)."""
+    kept = app.extensions.get("idp.tenant_cache", {}).get(slug)
+    if kept is not None and kept[0] > time.monotonic():
+        return kept[1]
+    return None
 
 
 def list_tenants():
