@@ -41,7 +41,13 @@ from servers import peak_rss_kib
 from signin import measure_sign_ins
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SWEEP = (WorkerConfig(2), WorkerConfig(3), WorkerConfig(5), WorkerConfig(2, 4))
+SWEEP = (
+    WorkerConfig(2),
+    WorkerConfig(2, 4),
+    WorkerConfig(2, None, "granian"),
+    WorkerConfig(2, 2, "granian"),
+    WorkerConfig(3, 2, "granian"),
+)
 SWEEP_KEYS = ("discovery", "client_credentials", "userinfo", "introspection")
 QUIET_WINDOW_S = 3
 
@@ -59,12 +65,14 @@ def free_port():
 
 
 def parse_config(text):
-    """``sync:3`` or ``gthread:2x4``."""
+    """``sync:3``, ``gthread:2x4``, ``granian:2`` or ``granian:2x2`` (blocking threads)."""
     kind, _, size = text.partition(":")
+    workers, _, threads = size.partition("x")
     if kind == "gthread":
-        workers, threads = size.split("x")
         return WorkerConfig(int(workers), int(threads))
-    return WorkerConfig(int(size))
+    if kind == "granian":
+        return WorkerConfig(int(workers), int(threads) if threads else None, "granian")
+    return WorkerConfig(int(workers))
 
 
 def score(sweep):
@@ -146,7 +154,7 @@ def run(args):
         log(f"idp: database {db.name}; setting up through the idp CLI …")
         idp.setup()
         target, ctx = idp_target(idp), Context(tmp)
-        configs = [parse_config(args.workers)] if args.workers else SWEEP
+        configs = [parse_config(c) for c in args.workers.split(",")] if args.workers else SWEEP
         sweep = {}
         for config in configs:
             log(f"idp worker model {config.name} …")
@@ -170,7 +178,8 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5, help="length of each run")
     parser.add_argument("--sweep-seconds", type=int, default=3)
-    parser.add_argument("--workers", help="skip the sweep: sync:N or gthread:NxT")
+    parser.add_argument("--workers", help="the worker models to sweep, comma-separated (one: no sweep): "
+        "sync:N, gthread:NxT, granian:N or granian:NxT")
     parser.add_argument(
         "--wait-quiet", type=int, default=120, help="seconds to wait for other processes to calm"
     )

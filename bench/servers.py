@@ -30,21 +30,25 @@ READY_TIMEOUT = 60
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """A gunicorn worker model: ``threads`` None means sync workers."""
+    """A server and worker model: ``threads`` None means gunicorn's sync workers (granian: 1)."""
 
     workers: int
     threads: int | None = None
+    server: str = "gunicorn"
 
     @property
     def name(self):
         """How the results name it."""
+        if self.server == "granian":
+            return f"granian {self.workers}×{self.threads or 1}"
         if self.threads:
             return f"gthread {self.workers}×{self.threads}"
         return f"sync ×{self.workers}"
 
-    def gunicorn_cmd_args(self):
-        """Extra gunicorn settings, passed through GUNICORN_CMD_ARGS to ``idp serve``."""
-        return f"--worker-class gthread --threads {self.threads}" if self.threads else ""
+    def serve_args(self):
+        """The options of ``idp serve`` that select this model."""
+        args = ["--server", self.server, "--workers", str(self.workers)]
+        return args + (["--threads", str(self.threads)] if self.threads else [])
 
 
 class Database:
@@ -210,14 +214,13 @@ class IdpServer(Server):
 
     def start(self, config):
         """Serve with this worker model; returns seconds to the first answered request."""
-        env = {**self.env, "GUNICORN_CMD_ARGS": config.gunicorn_cmd_args()}
-        argv = [str(BIN / "idp"), "serve", "--port", str(self.port)]
-        argv += ["--workers", str(config.workers)]
+        env = self.env
+        argv = [str(BIN / "idp"), "serve", "--port", str(self.port), *config.serve_args()]
         ready = f"{self.base}/{TENANT}/.well-known/openid-configuration"
         return self._launch(argv, env, ROOT, "idp-gunicorn.log", ready)
 
     def worker_pids(self):
-        """The gunicorn workers (``idp serve`` execs gunicorn, so its pid is the master's)."""
+        """The server's workers (``idp serve`` execs the server, so its pid is the master's)."""
         return children(self.process.pid)
 
 

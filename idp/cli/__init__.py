@@ -44,14 +44,26 @@ def init_command(demo):
 @click.option("--port", default=5000, type=int)
 @click.option("--workers", default=None, type=int, help="Default: one per CPU (measured).")
 @click.option(
-    "--server",
-    type=click.Choice(["gunicorn", "granian"]),
-    default="gunicorn",
-    help="gunicorn (sync workers) serves the token endpoints fastest; granian serves the "
-    "constant documents (discovery, JWKS) about 4x faster but the token endpoints slower.",
+    "--threads",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Threads per worker: granian's blocking threads (default 2, measured), or "
+    "gunicorn's gthread workers (default: none, sync workers).",
 )
-def serve_command(host, port, workers, server):
-    """Run the production WSGI server with the production settings (see bench/README.md)."""
+@click.option(
+    "--server",
+    type=click.Choice(["granian", "gunicorn"]),
+    default="granian",
+    help="The WSGI server. granian (Rust HTTP, the default) served every endpoint faster "
+    "than gunicorn in bench/README.md's sweep; gunicorn stays available.",
+)
+def serve_command(host, port, workers, threads, server):
+    """Run the production WSGI server with the production settings (see bench/README.md).
+
+    Neither server is told to trust proxy headers: idp reads X-Forwarded-For itself, only
+    as far as IDP_TRUSTED_PROXIES says (docs/deploy.md). Both log each request (the
+    access log) and drain the requests in flight on SIGTERM.
+    """
     workers = str(workers or os.cpu_count() or 1)  # CPU-bound work: one process per core
     if server == "granian":
         argv = [
@@ -60,17 +72,20 @@ def serve_command(host, port, workers, server):
             "wsgi",
             "--workers",
             workers,
+            # Two threads per process overlap one request's database wait with another's
+            # Python (bench/README.md: 2×2 beat 2×1, 2×4 and 3×1).
+            "--blocking-threads",
+            str(threads or 2),
             "--host",
             host,
             "--port",
             str(port),
-            "--blocking-threads",
-            "1",
+            "--respawn-failed-workers",  # as gunicorn's master does
+            "--no-ws",
+            "--access-log",
             "wsgi:app",
         ]
     else:
-        # No proxy headers trusted here: idp reads X-Forwarded-For itself, only as far as
-        # IDP_TRUSTED_PROXIES says (docs/deploy.md).
         argv = [
             "gunicorn",
             "--workers",
@@ -81,8 +96,10 @@ def serve_command(host, port, workers, server):
             "-",
             "--forwarded-allow-ips",
             "",
-            "wsgi:app",
         ]
+        if threads:
+            argv += ["--worker-class", "gthread", "--threads", str(threads)]
+        argv.append("wsgi:app")
     os.execvp(argv[0], argv)
 
 

@@ -1,4 +1,4 @@
-"""Cluster fixtures: two idp nodes (separate gunicorn processes, separate ports) on one fresh
+"""Cluster fixtures: two idp nodes (separate `idp serve` processes, separate ports) on one fresh
 PostgreSQL database and one Redis, sharing one keys folder, behind one load balancer.
 
 They need PostgreSQL and Redis: without them the tests skip on a developer's machine and

@@ -1,6 +1,6 @@
 """The machines of a small cluster, on loopback: idp nodes, a load balancer, a private Redis.
 
-Each node is started the production way (``idp serve``: gunicorn and its workers) in a
+Each node is started the production way (``idp serve``: granian and its workers) in a
 process group of its own, so that "the node dies" means what it means on a real machine:
 master and workers gone at once.
 
@@ -94,7 +94,7 @@ class SourceAddressAdapter(HTTPAdapter):
 
 
 class Node:
-    """One idp node: ``idp serve`` (gunicorn, two workers) on its own loopback port."""
+    """One idp node: ``idp serve`` (granian, two workers) on its own loopback port."""
 
     def __init__(self, name, env, workdir):
         self.name = name
@@ -152,7 +152,7 @@ class Node:
             self.kill()
 
     def log(self):
-        """Everything the node wrote (gunicorn's access log and idp's own log lines)."""
+        """Everything the node wrote (the server's access log and idp's own log lines)."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 

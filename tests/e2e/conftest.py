@@ -1,6 +1,6 @@
-"""End-to-end fixtures: idp as `make run` gives it, under gunicorn, driven by Debian's chromium.
+"""End-to-end fixtures: idp as `make run` gives it, under `idp serve`, driven by Debian's chromium.
 
-The server is started the production way (a gunicorn subprocess on ``wsgi:app``)
+The server is started the production way (an ``idp serve`` subprocess: granian on ``wsgi:app``)
 after ``idp init --demo``, each with a temporary database, keys and instance folder,
 so the test sees exactly what a newcomer sees and leaves nothing in the work tree.
 """
@@ -41,7 +41,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 CSP_VIOLATION = re.compile(r"content[- ]security[- ]policy", re.IGNORECASE)
-READY_WAIT = 60  # seconds gunicorn may take to answer /readyz before the fixture gives up
+READY_WAIT = 60  # seconds the server may take to answer /readyz before the fixture gives up
 SCROLLS_SIDEWAYS = "() => document.documentElement.scrollWidth > window.innerWidth"
 
 
@@ -106,29 +106,30 @@ def run_idp(env, *args):
 
 
 def _wait_ready(url, process, log_path):
-    """Poll /readyz until gunicorn answers; report its log if it dies or never answers."""
+    """Poll /readyz until the server answers; report its log if it dies or never answers."""
     deadline = time.monotonic() + READY_WAIT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"gunicorn exited {process.returncode}:\n{log_path.read_text()}")
+            pytest.fail(f"idp serve exited {process.returncode}:\n{log_path.read_text()}")
         try:
             if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
                 return
         except requests.RequestException:  # not listening yet, or still booting a worker
             pass
         time.sleep(0.2)
-    pytest.fail(f"gunicorn did not answer /readyz in {READY_WAIT}s:\n{log_path.read_text()}")
+    pytest.fail(f"idp serve did not answer /readyz in {READY_WAIT}s:\n{log_path.read_text()}")
 
 
 @contextmanager
-def serving(base, env, *gunicorn_options):
-    """gunicorn serving ``wsgi:app`` with ``env`` until the block ends; its log in ``base``."""
+def serving(base, env, *serve_options):
+    """``idp serve`` with ``env`` until the block ends; its log in ``base``."""
     url = env["IDP_PUBLIC_URL"]
     port = url.rsplit(":", 1)[1]
-    log_path = base / "gunicorn.log"
+    log_path = base / "server.log"
+    argv = [str(BIN / "idp"), "serve", *serve_options, "--host", "127.0.0.1", "--port", port]
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [str(BIN / "gunicorn"), *gunicorn_options, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+            argv,
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -148,7 +149,7 @@ def serving(base, env, *gunicorn_options):
 
 @pytest.fixture
 def idp_server(e2e_environment, tmp_path):
-    """`idp init --demo`, then gunicorn with two workers on a free loopback port.
+    """`idp init --demo`, then `idp serve` with two workers on a free loopback port.
 
     A new server and database per test: each journey is a newcomer's first sign-in (the
     demo user enrols an authenticator), and no test meets another's used TOTP step.
@@ -162,7 +163,7 @@ def idp_server(e2e_environment, tmp_path):
 
 @pytest.fixture(scope="module")
 def hosted_idp(e2e_environment, tmp_path_factory):
-    """idp under gunicorn for one module's journeys, mailing a real SMTP server, with a local
+    """idp (`idp serve`) for one module's journeys, mailing a real SMTP server, with a local
     page as the relying party's redirect URI; ``idp(*args)`` runs the CLI on its database.
 
     One process with threads: the per-account throttles count in memory (there is no Redis
@@ -314,7 +315,7 @@ def pytest_runtest_makereport(item, call):
     )
     if report.failed and server is not None and server.log_path.exists():
         tail = server.log_path.read_text(errors="replace").splitlines()[-60:]
-        report.sections.append(("gunicorn log (last 60 lines)", "\n".join(tail)))
+        report.sections.append(("server log (last 60 lines)", "\n".join(tail)))
     upstream = getattr(server, "upstream", None)  # federated_idp's npm oidc-provider
     if report.failed and upstream is not None:
         tail = upstream.output.splitlines()[-30:]

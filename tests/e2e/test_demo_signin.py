@@ -1,6 +1,6 @@
 """What `make run` gives a newcomer, in a real browser: the demo relying party signs in and out.
 
-idp runs under gunicorn after ``idp init --demo`` (see conftest), and Debian's chromium
+idp runs under `idp serve` after ``idp init --demo`` (see conftest), and Debian's chromium
 walks the README's journey: /demo-app/ → Sign in → email → password → the mandatory
 authenticator (set up on this first sign-in, recovery codes shown once) → the decoded ID
 token and UserInfo → Sign out. Every page must also keep the strict CSP: chromium reports

@@ -2,7 +2,7 @@
 table and the "Multiple Single Sign On" one), and the journeys that work: SSO with
 just-in-time accounts, "Mixed Log In" for externals, and the admin back door.
 
-One idp under gunicorn and one npm ``oidc-provider`` upstream serve the whole module; an
+One idp (`idp serve`) and one npm ``oidc-provider`` upstream serve the whole module; an
 operator sets them up with the ``idp`` CLI as the guide's administrator would: tenant
 ``acme`` has three upstreams on that provider (``corp`` with JIT and trusted MFA, ``staff``
 without JIT, ``broken`` registered with the wrong client secret), password sign-in for
@@ -78,7 +78,7 @@ UPSTREAM_ACCOUNTS = dict(
 
 @pytest.fixture(scope="module")
 def federated_idp(e2e_environment, tmp_path_factory):
-    """idp (gunicorn) and its upstream (node), set up with the CLI; ``idp(*args)`` runs more."""
+    """idp (`idp serve`) and its upstream (node), set up with the CLI; ``idp(*args)`` runs more."""
     base = tmp_path_factory.mktemp("federation")
     env = _server_env(base, _free_port(), IDP_BREACH_API_URL="")
     url = env["IDP_PUBLIC_URL"]

@@ -1,6 +1,6 @@
 """Federation to another idp tenant in a real browser: idp as its own upstream.
 
-One idp under gunicorn, set up with the ``idp`` CLI as an operator would: tenant
+One idp (`idp serve`), set up with the ``idp`` CLI as an operator would: tenant
 ``corp-idp`` is the company's identity provider (alice, with password and authenticator,
 and one client per relying-party tenant); tenants ``acme`` and ``beta`` route
 ``corp.example`` to it as the upstream ``corp``, both creating accounts just in time.
@@ -46,9 +46,9 @@ RP_TENANTS = {"acme": ("--trust-mfa",), "beta": ("--no-trust-mfa",)}
 
 @pytest.fixture(scope="module")
 def federated_idp(e2e_environment, tmp_path_factory):
-    """idp (gunicorn) with the upstream and the relying-party tenants, set up with the CLI.
+    """idp (`idp serve`) with the upstream and the relying-party tenants, set up with the CLI.
 
-    Named as conftest's failure report looks for it: a failed journey shows gunicorn's log.
+    Named as conftest's failure report looks for it: a failed journey shows the server's log.
     """
     base = tmp_path_factory.mktemp("idp-upstream")
     env = _server_env(base, _free_port(), IDP_BREACH_API_URL="")

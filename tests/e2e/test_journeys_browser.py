@@ -3,7 +3,7 @@
 The Fluxys guide step by step: first-time activation from an invitation, the
 returning sign-in, the forgotten password; then an expired emailed code, a recovery
 code instead of the phone, the lock-out after wrong passwords, and the returning
-sign-in by keyboard alone. One idp (gunicorn, real SMTP) serves the whole module; the
+sign-in by keyboard alone. One idp (`idp serve`, real SMTP) serves the whole module; the
 tenant, client and users are made with the ``idp`` CLI, and each journey has its own
 user and its own browser. Every page is photographed at phone and desktop width into
 test-artifacts/screenshots/ for a person to review.
