@@ -160,7 +160,9 @@ def main():
     """Set up like ``make bench``, profile each endpoint, write the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("endpoints", nargs="*", default=list(ENDPOINTS))
-    parser.add_argument("--workers", default="sync:3", help="sync:N, gthread:NxT, granian:N or granian:NxT")
+    parser.add_argument(
+        "--workers", default="sync:2", help="sync:N or gthread:NxT (its stacks are gunicorn's)"
+    )
     parser.add_argument("--seconds", type=int, default=8)
     args = parser.parse_args()
     ensure_wrk()

@@ -178,8 +178,11 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5, help="length of each run")
     parser.add_argument("--sweep-seconds", type=int, default=3)
-    parser.add_argument("--workers", help="the worker models to sweep, comma-separated (one: no sweep): "
-        "sync:N, gthread:NxT, granian:N or granian:NxT")
+    parser.add_argument(
+        "--workers",
+        help="the worker models to sweep, comma-separated (one: no sweep): "
+        "sync:N, gthread:NxT, granian:N or granian:NxT",
+    )
     parser.add_argument(
         "--wait-quiet", type=int, default=120, help="seconds to wait for other processes to calm"
     )
