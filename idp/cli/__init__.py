@@ -100,7 +100,9 @@ def serve_command(host, port, workers, threads, server):
         if threads:
             argv += ["--worker-class", "gthread", "--threads", str(threads)]
         argv.append("wsgi:app")
-    os.execvp(argv[0], argv)
+    # The server installed beside this Python (the virtualenv's bin), whatever PATH says.
+    beside = os.path.join(os.path.dirname(sys.executable), argv[0])
+    os.execvp(beside if os.access(beside, os.X_OK) else argv[0], argv)
 
 
 def register(app):

@@ -1,8 +1,10 @@
 """The one view that advances the journey: load the transaction, run the current step, persist.
 
-Every successful POST answers 303 to the same URL (post/redirect/get), so a reload
-never re-submits; a POST naming a step that is not the current one is ignored and
-the current step is shown, so steps cannot be skipped or replayed.
+Every successful POST answers 303 (post/redirect/get), so a reload never re-submits: to
+the same URL while a step is left, and straight back to the application (the code, or
+consent) once the last step is done. A POST naming a step that is not the current one
+is ignored and the current step is shown, so steps cannot be skipped or replayed. Each
+request's writes are one database transaction (``one_transaction``).
 """
 
 import re
@@ -16,6 +18,7 @@ from flask import request
 from flask import url_for
 
 from idp.errors import JourneyExpired
+from idp.extensions import one_transaction
 from idp.i18n import use_ui_locales
 from idp.journey import cookies
 from idp.journey import plan
@@ -24,6 +27,7 @@ from idp.journey.outcomes import Challenge
 from idp.journey.outcomes import Failure
 from idp.journey.outcomes import Redirect
 from idp.journey.outcomes import Success
+from idp.oidc import authorize as authz
 from idp.services import audit
 from idp.services import sessions
 from idp.services import users
@@ -39,6 +43,7 @@ ACR_BY_FACTORS = {1: "urn:idp:loa:1fa", 2: "urn:idp:loa:2fa"}
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@one_transaction
 def login():
     """Show the current step, or run it on POST."""
     transaction = tx.load_transaction(g.tenant)
@@ -52,7 +57,7 @@ def login():
         outcome = step.submit(g.tenant, transaction.data, request.form, user)
         tx.update_transaction(transaction, **outcome.facts)
         if isinstance(outcome, Success):
-            return redirect(url_for("journey.login"), code=303)
+            return _after_success(transaction)
         if isinstance(outcome, Redirect):
             return redirect(outcome.location, code=303)
         if isinstance(outcome, Failure):
@@ -73,6 +78,7 @@ def login():
 
 
 @bp.get("/login/admin")
+@one_transaction
 def admin_login():
     """The admin back door (Flexopus): administrators sign in with password and authenticator,
     whatever the routing — it works when SSO is broken or passwords are switched off.
@@ -89,6 +95,7 @@ def admin_login():
 
 
 @bp.post("/login/restart")
+@one_transaction
 def restart():
     """ "Use another account": forget the email and everything proven; keep the request."""
     transaction = tx.load_transaction(g.tenant)
@@ -96,6 +103,15 @@ def restart():
     flow = {"flow": "admin"} if transaction.data.get("flow") == "admin" else {}
     transaction.data = {**{k: transaction.data.get(k) for k in keep}, **flow}
     tx.update_transaction(transaction)
+    return redirect(url_for("journey.login"), code=303)
+
+
+def _after_success(transaction):
+    """The next step's page, by a 303 to this view; or, when no step is left, the end of
+    the sign-in in this same request (saving the browser two more round trips)."""
+    user = _user(transaction.data)
+    if plan.current_step(transaction.data, user) is None:
+        return _complete(transaction, user)
     return redirect(url_for("journey.login"), code=303)
 
 
@@ -126,13 +142,14 @@ def _render(step, transaction, params, user, outcome):
 
 
 def _complete(transaction, user):
-    """Every step is done: a fresh SSO session (new id), then back to the authorization."""
+    """Every step is done: a fresh SSO session (new id), then the authorization request
+    carries on in this request, with that session (its cookie goes out with the answer)."""
     data = transaction.data
     config = current_app.config
     old = sessions.load_session(g.tenant, cookies.read_session_cookie(request), config)
     if data.get("reuse_session") and old is not None and user and old.user_id == user.id:
         tx.update_transaction(transaction, login={"sid": old.id, "auth_time": old.auth_time})
-        return redirect(url_for("oidc.resume"), code=303)
+        return authz.resume(transaction, login=(old, user))
     if not plan.complete(data, user):
         raise JourneyExpired()
     if old is not None:
@@ -149,7 +166,7 @@ def _complete(transaction, user):
         amr=amr,
         admin_backdoor=data.get("flow") == "admin",
     )
-    response = redirect(url_for("oidc.resume"), code=303)
+    response = authz.resume(transaction, login=(session, user))
     cookies.set_session_cookie(response, g.tenant, secret)
     return response
 

@@ -113,8 +113,12 @@ class _Refused(Exception):
         self.response = response
 
 
-def handle_authorization(pairs, transaction=None):
-    """Run the pipeline for these parameters; returns a Flask response."""
+def handle_authorization(pairs, transaction=None, login=None):
+    """Run the pipeline for these parameters; returns a Flask response.
+
+    ``login`` is the (SSO session, user) the journey has just established in this request;
+    otherwise the browser's session cookie says who is signed in.
+    """
     # Error pages and the form_post page speak the language the client asked for.
     use_ui_locales(datalist(pairs).get("ui_locales", [""])[0])
     try:
@@ -123,7 +127,7 @@ def handle_authorization(pairs, transaction=None):
         return refused.response
     try:
         options = validate_parameters(data, attempt.client)
-        attempt.session, attempt.user = _current_login()
+        attempt.session, attempt.user = login or _current_login()
         grant = authorization_server.get_consent_grant(
             request=ParamsRequest(pairs), end_user=attempt.user
         )
@@ -158,8 +162,9 @@ def _decide(attempt, grant, options):
         id_token_hint_sub=options.hint_sub,
         fresh_login=bool(data.get("login")),
         consented=bool(data.get("consented")),
+        # First-party clients are never asked (policy.consent_missing): no lookup for them.
         consent_scopes=consent_store.granted_scopes(g.tenant, user, attempt.client)
-        if user
+        if user and not attempt.client.first_party
         else set(),
     )
     interaction = policy.needed_interaction(ctx)
@@ -223,7 +228,11 @@ def deny(transaction):
     return attempt.error("access_denied", "The user denied the request.")
 
 
-def resume():
-    """Continue a parked request once the journey (or consent) is done."""
-    transaction = tx.load_transaction(g.tenant)
-    return handle_authorization(tx.stored_params(transaction), transaction)
+def resume(transaction=None, login=None):
+    """Continue a parked request once the journey (or consent) is done.
+
+    The journey calls it with its transaction and the login it has just made; the
+    ``/authorize/resume`` URL (consent, federation, an interrupted browser) without.
+    """
+    transaction = transaction or tx.load_transaction(g.tenant)
+    return handle_authorization(tx.stored_params(transaction), transaction, login)

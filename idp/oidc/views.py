@@ -10,6 +10,7 @@ from flask import request
 from idp.errors import JourneyExpired
 from idp.extensions import csrf
 from idp.extensions import db
+from idp.extensions import one_transaction
 from idp.extensions import reads_without_transaction
 from idp.i18n import use_ui_locales
 from idp.journey import cookies
@@ -74,18 +75,21 @@ def jwks():
 
 @bp.route("/authorize", methods=["GET", "POST"])
 @csrf.exempt
+@one_transaction
 def authorize():
     """The authorization endpoint (RFC 6749 §3.1, OIDC Core §3.1.2)."""
     return authz.handle_authorization(authz.request_pairs())
 
 
 @bp.get("/authorize/resume")
+@one_transaction
 def resume():
     """Where the journey sends the browser once the user has acted."""
     return authz.resume()
 
 
 @bp.route("/consent", methods=["GET", "POST"])
+@one_transaction
 def consent():
     """Ask a third-party client's user to allow the requested scopes."""
     transaction = tx.load_transaction(g.tenant)

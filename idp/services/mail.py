@@ -31,6 +31,7 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
 from idp.errors import IdpError
+from idp.extensions import when_committed
 from idp.i18n import current_locale
 
 log = logging.getLogger("idp.mail")
@@ -104,6 +105,7 @@ _background = ThreadPoolExecutor(max_workers=4, thread_name_prefix="idp-mail")
 def send_in_background(config, to, subject, text, html, sender_name=None):
     """Deliver after the response: the answer's timing must not tell whether a mail went out.
 
+    Queued once the request's writes are committed (the code in it must already work).
     A failure is logged (the user can ask for a new code); nothing waits for it.
     """
 
@@ -115,10 +117,12 @@ def send_in_background(config, to, subject, text, html, sender_name=None):
         except MailNotSent:
             log.error("background mail to=%s subject=%r failed", to, subject)
 
-    future = _background.submit(deliver)
-    _pending.add(future)
-    future.add_done_callback(_pending.discard)
-    return future
+    def submit():
+        future = _background.submit(deliver)
+        _pending.add(future)
+        future.add_done_callback(_pending.discard)
+
+    when_committed(submit)
 
 
 _pending = set()

@@ -2,6 +2,8 @@
 
 import secrets
 
+from flask import g
+from flask import has_request_context
 from sqlalchemy import select
 
 from idp.errors import ValidationFailed
@@ -60,10 +62,19 @@ def create_user(
 def find_user_by_email(tenant, email):
     """The tenant's user with this email, or None."""
     stmt = select(User).where(User.tenant_id == tenant.id, User.email == normalize_email(email))
-    return db.session.execute(stmt).scalar_one_or_none()
+    return _kept(db.session.execute(stmt).scalar_one_or_none())
 
 
 def get_user(tenant, user_id):
     """The tenant's user with this database id, or None."""
-    user = db.session.get(User, user_id)
+    user = _kept(db.session.get(User, user_id))
     return user if user is not None and user.tenant_id == tenant.id else None
+
+
+def _kept(user):
+    """Hold a loaded user for the rest of the request. The session's identity map holds
+    unchanged objects only weakly: the sign-in's password step finds the user by email,
+    and the view's ``get_user`` right after would otherwise read the row a second time."""
+    if user is not None and has_request_context():
+        g.setdefault("_users_kept", []).append(user)
+    return user
