@@ -142,27 +142,33 @@ def save_token(tenant, token, meta):
     now = int(time.time())
     refresh = token.get("refresh_token")
     db.session.execute(
-        insert(Token.__table__).values(
-            tenant_id=tenant.id,
-            client_id=meta["client_id"],
-            user_id=meta.get("user_id"),
-            grant_id=meta["grant_id"],
-            jti=meta["jti"],
-            refresh_hash=hash_token(refresh) if refresh else None,
-            scope=token.get("scope", ""),
-            issued_at=now,
-            access_expires_at=now + token["expires_in"],
-            refresh_expires_at=now + config["REFRESH_IDLE_TTL"] if refresh else None,
-            family_expires_at=meta.get("family_expires_at")
+        _INSERT_TOKEN,
+        {
+            "tenant_id": tenant.id,
+            "client_id": meta["client_id"],
+            "user_id": meta.get("user_id"),
+            "grant_id": meta["grant_id"],
+            "jti": meta["jti"],
+            "refresh_hash": hash_token(refresh) if refresh else None,
+            "scope": token.get("scope", ""),
+            "issued_at": now,
+            "access_expires_at": now + token["expires_in"],
+            "refresh_expires_at": now + config["REFRESH_IDLE_TTL"] if refresh else None,
+            "family_expires_at": meta.get("family_expires_at")
             or (now + config["REFRESH_ABSOLUTE_TTL"] if refresh else None),
-            auth_time=meta.get("auth_time"),
-            sid=meta.get("sid"),
-            amr=meta.get("amr") or [],
-            acr=meta.get("acr"),
-            claims=meta.get("claims"),
-        )
+            "auth_time": meta.get("auth_time"),
+            "sid": meta.get("sid"),
+            "amr": meta.get("amr") or [],
+            "acr": meta.get("acr"),
+            "claims": meta.get("claims"),
+        },
     )
     db.session.commit()
+
+
+# Built once: the parameters go with each execution, so no request builds (and caches a
+# key for) a VALUES clause of its own.
+_INSERT_TOKEN = insert(Token.__table__)
 
 
 def find_refresh_token(tenant, value):
