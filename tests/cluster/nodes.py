@@ -140,6 +140,19 @@ class Node:
         alone leaves its workers serving on the inherited socket until they notice.)"""
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        # The master is reaped at once; its workers, which hold the listening socket too,
+        # may take a moment longer to go, and a connection made meanwhile is reset rather
+        # than refused. A dead machine refuses: wait for that.
+        wait_until(self._refuses_connections, READY_WAIT, f"node {self.name} gone")
+
+    def _refuses_connections(self):
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            pass
+        return False
 
     def stop(self):
         """A graceful stop (SIGTERM to the master), forced after a while."""

@@ -17,8 +17,10 @@ from idp.models import User
 from idp.services import lifecycle
 from idp.services import tenants
 from tests.helpers import Browser
+from tests.helpers import callback_params
 from tests.integration.journey import Authenticator
 from tests.integration.journey import Journey
+from tests.integration.realm import REDIRECT_URI
 from tests.integration.realm import Realm
 from tests.integration.test_code_flow import decode_id_token
 from tests.smtp import extract_code
@@ -127,6 +129,26 @@ def test_a_totp_code_is_never_accepted_twice(app, realm, browser, mail, server):
     second.submit({"email": email}).submit({"password": NEW_PASSWORD}).submit({"code": code})
     second.expect("second_factor")
     assert "not correct" in second.page.text
+
+
+def test_the_last_step_answers_with_the_code_and_the_session(app, realm, browser, mail, server):
+    """The authenticator code's POST ends the sign-in itself: one 303 to the client with the
+    code, the state and the issuer, and the new SSO session's cookie on that same answer."""
+    email = invite(app, realm, welcome_email=False)
+    phone, _ = activate(Journey(realm, browser, mail).start(), mail, email)
+    journey = Journey(realm, Browser(server)).start(state="s-123")
+    journey.submit({"email": email}).submit({"password": NEW_PASSWORD}).expect("second_factor")
+    answer = journey.browser.submit(journey.page, {"code": phone.code()})
+    assert answer.status_code == 303
+    assert answer.headers["Location"].startswith(REDIRECT_URI)
+    params = callback_params(answer.headers["Location"])
+    assert params["state"] == "s-123" and params["iss"] == realm.issuer
+    assert "idp_session=" in answer.headers.get("Set-Cookie", "")
+    response = realm.redeem(params["code"], journey.verifier)
+    assert response.status_code == 200, response.text
+    # The cookie set on that answer is the SSO session: the next request needs nobody.
+    again = Journey(realm, journey.browser).start()
+    assert isinstance(again.page, str) and "code" in callback_params(again.page)
 
 
 def test_forgot_password_with_authenticator(app, realm, browser, mail, server):
