@@ -2,7 +2,7 @@
 
 Every measurement uses the same settings for both servers: one wrk thread (the other
 core serves), ``CONNECTIONS`` keep-alive connections (gunicorn's sync workers close
-each one, as they do behind a proxy), a 10 s request timeout.
+each one; granian keeps them), a 10 s request timeout.
 """
 
 import json

@@ -155,7 +155,7 @@ def cpu_by_role(master_pid, wrk_pid, db_name):
     roles = Counter()
     for pid, (ppid, _, comm) in _proc_stats().items():
         if ppid == master_pid:
-            role = "gunicorn workers"
+            role = "idp workers"
         elif pid == wrk_pid:
             role = "wrk (load generator)"
         elif comm.startswith("postgres"):

@@ -57,7 +57,7 @@ WAITING = "psycopg/"
 WAIT = "PostgreSQL round trips (psycopg send/wait/receive)"
 IN_REQUEST = ("handle_request", "handle (gunicorn")
 ROLES = (
-    "gunicorn workers",
+    "idp workers",
     "PostgreSQL backends of the database",
     "PostgreSQL background (WAL writer, checkpointer, …)",
     "wrk (load generator)",

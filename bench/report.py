@@ -19,7 +19,7 @@ DIFFERENCES = """\
   so for this confidential client it answers with the same refresh token (and a new ID token).
 - userinfo / introspection: idp verifies the JWT (RS256) and reads the token row and the
   user; oidc-provider looks the opaque value up in memory.
-- oidc-provider runs as one node process (one core); idp runs gunicorn workers on both cores,
+- oidc-provider runs as one node process (one core); idp runs its workers on both cores,
   sharing them with PostgreSQL and wrk.
 - oidc-provider's codes and refresh seeds come from 32 sessions, each with its own grant: its
   memory adapter walks a grant's token list on every save, so one grant minting thousands
@@ -96,7 +96,7 @@ token exchange included, median over the runs. **Floor**: {cores} cores ÷ (one 
 verification {1000 / argon:.1f} ms + two RS256 signatures, the access token and the ID
 token, {2000 / rs256:.2f} ms) = {floor:,.0f} sign-ins/s; issue 5's target is within
 {SIGN_IN_TARGET} × that cost, i.e. at least {floor / SIGN_IN_TARGET:,.0f}/s (ratio ≥
-{1 / SIGN_IN_TARGET:.2f}). Measured CPU per sign-in: idp's gunicorn workers
+{1 / SIGN_IN_TARGET:.2f}). Measured CPU per sign-in: idp's workers
 {cpu["workers"]:.0f} ms and its PostgreSQL backends {cpu["postgres"]:.0f} ms — {idp_ms:.0f} ms,
 {idp_ms / crypto_ms:.1f} × the floor's {crypto_ms:.1f} ms — plus {cpu["generator"]:.0f} ms of
 the load generator, which shares the same cores. The password hash is {100 * share:.0f} % of
@@ -148,7 +148,7 @@ def document(r):
     """The whole results file from the run's record ``r`` (a dict, see run.py)."""
     machine = "\n".join(f"- {k}: {v}" for k, v in r["machine"].items())
     rss = [(f"idp worker pid {pid}", f"{kib / 1024:.1f} MiB") for pid, kib in r["idp_rss"]]
-    rss.append(("idp gunicorn master", f"{r['idp_master_rss'] / 1024:.1f} MiB"))
+    rss.append(("idp server master process", f"{r['idp_master_rss'] / 1024:.1f} MiB"))
     rss.append(("oidc-provider (node, one process)", f"{r['node_rss'] / 1024:.1f} MiB"))
     floors = [(name, f"{rate:,.0f} /s") for name, rate in r["floors"].items()]
     startup = [

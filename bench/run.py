@@ -1,9 +1,9 @@
 """`make bench`: idp and node oidc-provider side by side on this machine, loopback only.
 
 1. crypto floors (one core);  2. a fresh PostgreSQL database, tenant/client/user through
-the idp CLI;  3. a short sweep of gunicorn worker models, the best one kept;  4. idp,
-then oidc-provider, every endpoint 3 runs, then idp's returning-user sign-in 3 runs
-(bench/signin.py);  5. one table, printed and written to
+the idp CLI;  3. a short sweep of server and worker models (granian, gunicorn), the best
+one kept;  4. idp, then oidc-provider, every endpoint 3 runs, then idp's returning-user
+sign-in 3 runs (bench/signin.py);  5. one table, printed and written to
 ``bench/results/<UTC timestamp>.md`` and ``bench/results/latest.md``.
 """
 

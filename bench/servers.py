@@ -1,6 +1,6 @@
 """The two servers under load, each started the way it runs in production, on loopback.
 
-idp: ``idp serve`` (gunicorn) on a fresh PostgreSQL database with ``IDP_ENV=production``,
+idp: ``idp serve`` (granian or gunicorn) on a fresh PostgreSQL database with ``IDP_ENV=production``,
 a generated secret key and a temporary keys folder; tenant, client and user are created
 through the ``idp`` CLI with ``--json``. oidc-provider: one node process running
 ``bench/oidc_provider_server.mjs``.
@@ -103,7 +103,7 @@ def _split(url):
 
 
 def children(pid):
-    """Process ids whose parent is ``pid`` (gunicorn's workers)."""
+    """Process ids whose parent is ``pid`` (the server's workers)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -217,7 +217,7 @@ class IdpServer(Server):
         env = self.env
         argv = [str(BIN / "idp"), "serve", "--port", str(self.port), *config.serve_args()]
         ready = f"{self.base}/{TENANT}/.well-known/openid-configuration"
-        return self._launch(argv, env, ROOT, "idp-gunicorn.log", ready)
+        return self._launch(argv, env, ROOT, "idp-server.log", ready)
 
     def worker_pids(self):
         """The server's workers (``idp serve`` execs the server, so its pid is the master's)."""

@@ -193,7 +193,7 @@ def run_sign_ins(target, users, seconds, first_ip, server_ticks):
 
 
 def server_ticker(idp):
-    """CPU ticks so far of idp's gunicorn workers and of the bench database's backends."""
+    """CPU ticks so far of idp's workers and of the bench database's backends."""
     workers = set(idp.worker_pids())
 
     def ticks():
