@@ -51,18 +51,25 @@ def init_command(demo):
     "gunicorn's gthread workers (default: none, sync workers).",
 )
 @click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    help="A line per request on stdout. Off by default, as in both servers: the reverse "
+    "proxy logs every request, and at granian's rates the line costs a third of a "
+    "discovery answer (bench/README.md).",
+)
+@click.option(
     "--server",
     type=click.Choice(["granian", "gunicorn"]),
     default="granian",
     help="The WSGI server. granian (Rust HTTP, the default) served every endpoint faster "
     "than gunicorn in bench/README.md's sweep; gunicorn stays available.",
 )
-def serve_command(host, port, workers, threads, server):
+def serve_command(host, port, workers, threads, access_log, server):
     """Run the production WSGI server with the production settings (see bench/README.md).
 
     Neither server is told to trust proxy headers: idp reads X-Forwarded-For itself, only
-    as far as IDP_TRUSTED_PROXIES says (docs/deploy.md). Both log each request (the
-    access log) and drain the requests in flight on SIGTERM.
+    as far as IDP_TRUSTED_PROXIES says (docs/deploy.md). Both drain the requests in
+    flight on SIGTERM.
     """
     workers = str(workers or os.cpu_count() or 1)  # CPU-bound work: one process per core
     if server == "granian":
@@ -82,7 +89,7 @@ def serve_command(host, port, workers, threads, server):
             str(port),
             "--respawn-failed-workers",  # as gunicorn's master does
             "--no-ws",
-            "--access-log",
+            "--access-log" if access_log else "--no-access-log",
             "wsgi:app",
         ]
     else:
@@ -92,11 +99,11 @@ def serve_command(host, port, workers, threads, server):
             workers,
             "--bind",
             f"{host}:{port}",
-            "--access-logfile",
-            "-",
             "--forwarded-allow-ips",
             "",
         ]
+        if access_log:
+            argv += ["--access-logfile", "-"]
         if threads:
             argv += ["--worker-class", "gthread", "--threads", str(threads)]
         argv.append("wsgi:app")

@@ -109,7 +109,7 @@ class Node:
         argv = [str(BIN / "idp"), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         with open(self.log_path, "a") as log:
             self.process = subprocess.Popen(
-                [*argv, "--workers", "2"],
+                [*argv, "--workers", "2", "--access-log"],  # the fault tests read it
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
