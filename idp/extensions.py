@@ -6,6 +6,7 @@ in ``idp.web``: Flask-Limiter keeps its switch and store on the object, so one s
 object would let one app's settings leak into another's.
 """
 
+import contextlib
 import functools
 
 from flask_babel import Babel
@@ -71,11 +72,15 @@ def one_transaction(view):
         except BaseException:
             session.info.pop(_DEFER, None)
             session.info.pop(_ON_COMMIT, None)
-            session.rollback()
+            # The view's own exception is the one to report; a connection that died with
+            # it is dealt with at teardown (web.discard_broken_sessions).
+            with contextlib.suppress(Exception):
+                session.rollback()
             raise
         session.info.pop(_DEFER, None)
+        actions = session.info.pop(_ON_COMMIT, [])
         session.commit()
-        for action in session.info.pop(_ON_COMMIT, []):
+        for action in actions:
             action()
         return response
 
