@@ -88,6 +88,10 @@ def serve_command(host, port, workers, threads, access_log, server):
             "--port",
             str(port),
             "--respawn-failed-workers",  # as gunicorn's master does
+            # SIGTERM drains the requests in flight; a worker still busy after 30 s (a
+            # client holding its connection open) is killed, as gunicorn's graceful timeout.
+            "--workers-kill-timeout",
+            "30",
             "--no-ws",
             "--access-log" if access_log else "--no-access-log",
             "wsgi:app",

@@ -6,12 +6,14 @@ so the test sees exactly what a newcomer sees and leaves nothing in the work tre
 """
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -134,6 +136,7 @@ def serving(base, env, *serve_options):
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # the server and its workers: one process group
         )
     try:
         _wait_ready(url, process, log_path)
@@ -145,6 +148,10 @@ def serving(base, env, *serve_options):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        # Whatever the master left behind (a worker still draining a browser's keep-alive
+        # connection) must not outlive the test, holding its port and a CPU.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture
