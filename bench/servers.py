@@ -172,7 +172,6 @@ class IdpServer(Server):
         self.base = f"http://127.0.0.1:{port}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
         self.env.update(
-            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             IDP_ENV="production",
             IDP_SECRET_KEY=secrets.token_urlsafe(48),
             IDP_PUBLIC_URL=self.base,
@@ -214,10 +213,9 @@ class IdpServer(Server):
 
     def start(self, config):
         """Serve with this worker model; returns seconds to the first answered request."""
-        env = self.env
         argv = [str(BIN / "idp"), "serve", "--port", str(self.port), *config.serve_args()]
         ready = f"{self.base}/{TENANT}/.well-known/openid-configuration"
-        return self._launch(argv, env, ROOT, "idp-server.log", ready)
+        return self._launch(argv, self.env, ROOT, "idp-server.log", ready)
 
     def worker_pids(self):
         """The server's workers (``idp serve`` execs the server, so its pid is the master's)."""

@@ -60,7 +60,6 @@ class Cluster:
         self._sessions = []
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
         self.env.update(
-            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # `idp serve` execs granian
             # Only read by gunicorn (`idp serve --server gunicorn`): its own control socket each.
             GUNICORN_CMD_ARGS="--no-control-socket",
             IDP_ENV="production",
