@@ -61,7 +61,7 @@ class Counter:
         self.statements, self.commits = [], 0
 
 
-def make_app(database_url):
+def make_app(database_url, grant_types=("authorization_code", "refresh_token")):
     """idp's app on the fresh database, with a tenant and a first-party client."""
     from flask_migrate import upgrade
     from idp import create_app
@@ -80,8 +80,7 @@ def make_app(database_url):
         upgrade()
         keys.ensure_keys(keys_dir)
         tenant = tenants.create_tenant(TENANT, "Bench")
-        metadata = {"redirect_uris": [REDIRECT_URI],
-                    "grant_types": ["authorization_code", "refresh_token"]}  # fmt: skip
+        metadata = {"redirect_uris": [REDIRECT_URI], "grant_types": list(grant_types)}
         client, secret = clients.create_client(tenant, "Bench RP", metadata, first_party=True)
         return app, client.client_id, secret
 

@@ -167,18 +167,18 @@ class PresentedToken:
     """A token found by its value, remembering whether it was an access or a refresh token."""
 
     def __init__(self, row, kind):
-        self.row = row
+        self.row = row  # a ``tokens.lookup_*`` row: the token's columns and its user's
         self.kind = kind
 
     def check_client(self, client):
         """Authlib hook."""
-        return self.row.check_client(client)
+        return self.row.client_id == client.get_client_id()
 
     def is_expired(self):
         """Authlib hook."""
         if self.kind == "refresh_token":
             return not tokens.refresh_token_is_live(self.row)
-        return self.row.is_expired()
+        return self.row.access_expires_at <= time.time()
 
     def is_revoked(self):
         """Authlib hook."""
@@ -195,9 +195,9 @@ def find_presented_token(token_string, hint):
         kinds.reverse()  # our access tokens are JWTs; refresh tokens never contain a dot
     for kind in kinds:
         if kind == "refresh_token":
-            row = tokens.find_refresh_token(g.tenant, token_string)
+            row = tokens.lookup_refresh_token(g.tenant, token_string)
         else:
-            row = tokens.find_access_token_row(g.tenant, issuer_for(g.tenant), token_string)
+            row = tokens.lookup_access_token(g.tenant, issuer_for(g.tenant), token_string)
         if row is not None:
             return PresentedToken(row, kind)
     return None
@@ -237,7 +237,7 @@ class Revocation(HintCheck, RevocationEndpoint):
         if token.kind == "refresh_token":
             tokens.revoke_family(g.tenant, token.row.grant_id)
         else:
-            tokens.revoke_access_token(token.row)
+            tokens.revoke_access_token(token.row.id)
 
 
 class Introspection(HintCheck, IntrospectionEndpoint):
@@ -269,11 +269,8 @@ class Introspection(HintCheck, IntrospectionEndpoint):
             "jti": row.jti if token.kind == "access_token" else None,
         }
         if row.user_id:
-            from idp.services import users
-
-            user = users.get_user(g.tenant, row.user_id)
-            payload["sub"] = user.sub if user else None
-            payload["username"] = user.email if user else None
+            payload["sub"] = row.user_sub
+            payload["username"] = row.user_email
         else:
             payload["sub"] = row.client_id
         return {k: v for k, v in payload.items() if v is not None}

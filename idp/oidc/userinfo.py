@@ -6,7 +6,7 @@ from flask import request
 
 from idp.oidc.claims import user_claims
 from idp.services import tokens
-from idp.services import users
+from idp.services import accounts
 from idp.tenancy import issuer_for
 
 
@@ -49,8 +49,8 @@ def userinfo_response():
         )
     if "openid" not in row.scope.split():
         return bearer_error(403, "insufficient_scope", "The openid scope is required.")
-    user = users.get_user(g.tenant, row.user_id)
-    if user is None or user.state != "active":
+    user = tokens.lookup_user(row)  # read with the token, by the same statement
+    if user is None or user.state != "active" or accounts.problem(user) is not None:
         return bearer_error(401, "invalid_token", "The user of this token can no longer sign in.")
     requested = (row.claims or {}).get("userinfo")
     response = jsonify(user_claims(user, row.scope, requested))

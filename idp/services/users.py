@@ -62,16 +62,16 @@ def create_user(
 def find_user_by_email(tenant, email):
     """The tenant's user with this email, or None."""
     stmt = select(User).where(User.tenant_id == tenant.id, User.email == normalize_email(email))
-    return _kept(db.session.execute(stmt).scalar_one_or_none())
+    return keep_user(db.session.execute(stmt).scalar_one_or_none())
 
 
 def get_user(tenant, user_id):
     """The tenant's user with this database id, or None."""
-    user = _kept(db.session.get(User, user_id))
+    user = keep_user(db.session.get(User, user_id))
     return user if user is not None and user.tenant_id == tenant.id else None
 
 
-def _kept(user):
+def keep_user(user):
     """Hold a loaded user for the rest of the request. The session's identity map holds
     unchanged objects only weakly: the sign-in's password step finds the user by email,
     and the view's ``get_user`` right after would otherwise read the row a second time."""

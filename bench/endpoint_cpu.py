@@ -1,0 +1,235 @@
+"""CPU per request of the token endpoints, userinfo and introspection, in process.
+
+    .venv/bin/python bench/endpoint_cpu.py [--requests 2000] [--profile ENDPOINT]
+
+idp's app is created in this process on a fresh PostgreSQL database (dropped at the end)
+and driven through its WSGI callable with a prepared environ per request — no HTTP server,
+no test client — so the figure is idp's own Python per request plus its database client.
+``--profile`` prints cProfile's top functions (cumulative and own time) for one endpoint.
+This is the tool for finding where a request's time goes; ``make bench`` is the one for
+rates under load.
+"""
+
+import argparse
+import base64
+import cProfile
+import io
+import pstats
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs
+from urllib.parse import urlencode
+from urllib.parse import urlsplit
+
+import psycopg
+
+from servers import PG_ADMIN
+from servers import REDIRECT_URI
+from servers import TENANT
+from signin_trips import make_app
+from signin_trips import make_users
+from signin_trips import sign_in
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def environ(method, path, headers=None, body=b""):
+    """A minimal WSGI environ, built once and copied per call."""
+    split = urlsplit(path)
+    env = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": split.path,
+        "QUERY_STRING": split.query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "5000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+        "CONTENT_LENGTH": str(len(body)),
+        "_body": body,
+    }
+    if body:
+        env["CONTENT_TYPE"] = "application/x-www-form-urlencoded"
+    for name, value in (headers or {}).items():
+        env["HTTP_" + name.upper().replace("-", "_")] = value
+    return env
+
+
+def call(app, env):
+    """One request through the WSGI callable; returns (status, body)."""
+    env = dict(env)
+    env["wsgi.input"] = io.BytesIO(env.pop("_body"))
+    answer = {}
+
+    def start_response(status, headers, exc_info=None):
+        answer["status"] = status
+
+    chunks = app(env, start_response)
+    try:
+        body = b"".join(chunks)
+    finally:
+        getattr(chunks, "close", lambda: None)()
+    return answer["status"], body
+
+
+def prepare(app, client_id, secret, count):
+    """Environs per endpoint: codes and refresh tokens minted beforehand, one per request."""
+    import json
+
+    import pyotp
+
+    basic = {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+    token_path = f"/{TENANT}/token"
+    totp_secret = pyotp.random_base32()
+    (email,) = make_users(app, 1, totp_secret)
+
+    from mint import VERIFIER
+
+    codes = _codes(app.test_client(), client_id, email, totp_secret, count + 40)
+    envs = {"client credentials": [environ("POST", token_path, basic,
+                                            b"grant_type=client_credentials")] * count}  # fmt: skip
+    form = {"grant_type": "authorization_code", "redirect_uri": REDIRECT_URI,
+            "code_verifier": VERIFIER}  # fmt: skip
+    envs["authorization code"] = [
+        environ("POST", token_path, basic, urlencode({**form, "code": c}).encode())
+        for c in codes[:count]
+    ]
+    access, refresh = [], []
+    for code in codes[count:count + 40]:
+        status, body = call(app, environ("POST", token_path, basic,
+                                         urlencode({**form, "code": code}).encode()))  # fmt: skip
+        assert status.startswith("200"), body
+        answer = json.loads(body)
+        access.append(answer["access_token"])
+        refresh.append(answer.get("refresh_token"))
+    envs["userinfo"] = [
+        environ("GET", f"/{TENANT}/userinfo", {"Authorization": f"Bearer {access[i % 40]}"})
+        for i in range(count)
+    ]
+    envs["introspection"] = [
+        environ("POST", f"/{TENANT}/introspect", basic,
+                urlencode({"token": access[i % 40]}).encode())  # fmt: skip
+        for i in range(count)
+    ]
+    envs["refresh"] = ("chain", basic, refresh[0])
+    return envs
+
+
+def _codes(browser, client_id, email, totp_secret, count):
+    """Sign in once with ``browser``, then collect ``count`` codes from /authorize."""
+    from mint import CHALLENGE
+    from mint import FormReader
+    from mint import totp_now
+
+    query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,
+             "scope": "openid email offline_access", "code_challenge": CHALLENGE,
+             "code_challenge_method": "S256"}  # fmt: skip
+    url = f"/{TENANT}/authorize?" + urlencode(query)
+    answers = {"identify": {"email": email}, "password": {"password": "Correct-Horse-9-bench"}}
+    current, method, data = url, "GET", None
+    browser.environ_base["REMOTE_ADDR"] = "10.9.9.9"
+    while True:
+        response = browser.open(current, method=method, data=data)
+        if response.status_code in (302, 303):
+            location = response.headers["Location"]
+            if location.startswith(REDIRECT_URI):
+                break
+            current, method, data = urlsplit(location)._replace(scheme="", netloc="").geturl(), "GET", None
+        elif response.status_code == 200:
+            form = FormReader()
+            form.feed(response.get_data(as_text=True))
+            step = form.fields["step"]
+            answer = answers.get(step) or {"code": totp_now(totp_secret)}
+            current = form.action if form.action.startswith("/") else current
+            method, data = "POST", {**form.fields, **answer}
+        else:
+            sys.exit(f"{response.status_code} at {current}: {response.get_data(as_text=True)[:300]}")
+    codes = []
+    for _ in range(count):
+        response = browser.get(url)
+        location = response.headers["Location"]
+        codes.append(parse_qs(urlsplit(location).query)["code"][0])
+    return codes
+
+
+def run(app, envs, name, profile=False):
+    """CPU seconds per request of one endpoint."""
+    import json
+
+    work = envs[name]
+    profiler = cProfile.Profile(time.process_time) if profile else None
+    if isinstance(work, tuple):  # the refresh chain: each answer's token is the next request's
+        _, basic, value = work
+        count = len(envs["userinfo"])
+        started = time.process_time()
+        if profiler:
+            profiler.enable()
+        for _ in range(count):
+            body = urlencode({"grant_type": "refresh_token", "refresh_token": value}).encode()
+            status, answer = call(app, environ("POST", f"/{TENANT}/token", basic, body))
+            assert status.startswith("200"), answer
+            value = json.loads(answer)["refresh_token"]
+    else:
+        count = len(work)
+        started = time.process_time()
+        if profiler:
+            profiler.enable()
+        for env in work:
+            status, answer = call(app, env)
+            assert status.startswith("200"), (name, status, answer[:300])
+    if profiler:
+        profiler.disable()
+    cpu = (time.process_time() - started) / count
+    if profiler:
+        for order in ("cumulative", "tottime"):
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(40)
+            print(out.getvalue())
+    return cpu
+
+
+def main():
+    """Create, measure, print, drop the database."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--profile", default=None, help="an endpoint's name, e.g. userinfo")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    name = f"idp_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        app, client_id, secret = make_app(
+            f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+            grant_types=["authorization_code", "refresh_token", "client_credentials"],
+        )
+        envs = prepare(app, client_id, secret, args.requests)
+        names = ["client credentials", "authorization code", "refresh", "userinfo",
+                 "introspection"]  # fmt: skip
+        for endpoint in ("client credentials", "userinfo", "introspection"):  # warm-up
+            run(app, {**envs, endpoint: envs[endpoint][:50]}, endpoint)
+        print("| endpoint | CPU ms per request |")
+        print("|---|--:|")
+        for endpoint in names:
+            if args.profile and endpoint != args.profile:
+                continue
+            cpu = run(app, envs, endpoint, profile=bool(args.profile))
+            print(f"| {endpoint} | {1000 * cpu:.3f} |")
+        from idp.extensions import db
+
+        with app.app_context():
+            db.engine.dispose()
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
