@@ -98,11 +98,13 @@ def when_committed(action):
         action()
 
 
-def reads_without_transaction():
-    """Run this request's queries in autocommit: for endpoints that only read.
+def statements_without_transaction():
+    """Run this request's statements in autocommit: each is a transaction of its own.
 
-    Userinfo and introspection answer from one or two SELECTs. In a transaction each pays two
-    more round trips, psycopg's ``BEGIN`` and the teardown's ``ROLLBACK``, which make half of
+    For requests that only read, or whose only write is one statement: userinfo and
+    introspection answer from one or two SELECTs, a client-credentials token is one SELECT
+    (the client) and one INSERT (the grant). In a transaction each would pay two more round
+    trips, psycopg's ``BEGIN`` and the ``COMMIT`` or the teardown's ``ROLLBACK`` — half of
     their database time. A no-op once the request has started a transaction.
     """
     if not db.session().in_transaction():

@@ -68,6 +68,16 @@ def create_limiter(app):
         in_memory_fallback_enabled=True,
     )
     app.extensions["idp.limiter"] = limiter  # Flask-Limiter itself keeps only a weak reference
+
+    @limiter.request_filter
+    def has_no_limit():
+        """Skip Flask-Limiter's per-request work (its limit resolution, its headers) where no
+        limit applies: the token, userinfo and introspection endpoints, which are called with
+        unguessable credentials, at the highest rates."""
+        from flask import request
+
+        return request.blueprint not in BLUEPRINT_LIMITS and request.endpoint not in ENDPOINT_LIMITS
+
     return limiter
 
 

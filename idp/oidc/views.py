@@ -11,7 +11,7 @@ from idp.errors import JourneyExpired
 from idp.extensions import csrf
 from idp.extensions import db
 from idp.extensions import one_transaction
-from idp.extensions import reads_without_transaction
+from idp.extensions import statements_without_transaction
 from idp.i18n import use_ui_locales
 from idp.journey import cookies
 from idp.journey import transaction as tx
@@ -119,6 +119,8 @@ def token():
     """The token endpoint (RFC 6749 §3.2); every answer is ``no-store``."""
     if any(len(request.form.getlist(k)) > 1 for k in request.form):
         return _token_error("invalid_request", "A parameter is repeated.")
+    if request.form.get("grant_type") == "client_credentials":
+        statements_without_transaction()  # its one write is the grant's INSERT
     response = authorization_server.create_token_response()
     if response.status_code != 200:
         db.session.commit()  # a failed redemption still spends the code it claimed
@@ -137,7 +139,7 @@ def _token_error(error, description):
 @csrf.exempt
 def userinfo():
     """OIDC Core §5.3."""
-    reads_without_transaction()
+    statements_without_transaction()
     return userinfo_response()
 
 
@@ -152,7 +154,7 @@ def revoke():
 @csrf.exempt
 def introspect():
     """RFC 7662 (a private_key_jwt assertion's ``jti`` is still recorded, in autocommit)."""
-    reads_without_transaction()
+    statements_without_transaction()
     return authorization_server.create_endpoint_response("introspection")
 
 

@@ -9,6 +9,7 @@ from flask import g
 from flask import has_request_context
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from sqlalchemy import bindparam
 from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy import update
@@ -155,11 +156,19 @@ def query_client(tenant, client_id):
     key = (tenant.id, client_id)
     if seen is not None and key in seen:
         return seen[key]
-    stmt = select(Client).where(Client.tenant_id == tenant.id, Client.client_id == client_id)
-    client = db.session.execute(stmt).scalar_one_or_none()
+    client = db.session.execute(
+        _BY_CLIENT_ID, {"tenant_id": tenant.id, "client_id": client_id}
+    ).scalar_one_or_none()
     if seen is not None and client is not None:
         seen[key] = client
     return client
+
+
+# Built once: every token, introspection and authorization request looks its client up, and
+# building the statement (and its cache key) anew each time was a tenth of the lookup.
+_BY_CLIENT_ID = select(Client).where(
+    Client.tenant_id == bindparam("tenant_id"), Client.client_id == bindparam("client_id")
+)
 
 
 def _request_memo():
