@@ -75,13 +75,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
 
     def query_authorization_code(self, code, client):
-        """Find and use up the code in one step, so concurrent redemptions get one winner."""
-        row = tokens.consume_authorization_code(g.tenant, code, client)
+        """The unused code; it is claimed with the token's INSERT (``tokens.save_token``)."""
+        row = tokens.find_authorization_code(g.tenant, code, client)
         g.redeemed_code = row
         return row
 
     def delete_authorization_code(self, authorization_code):
-        """Nothing to do: the code was marked used when it was claimed."""
+        """Nothing to do: the code was marked used when its token was saved."""
 
     def authenticate_user(self, authorization_code):
         """The code's user, if still allowed to sign in."""
@@ -121,20 +121,19 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return user if user is not None and user.state == "active" else None
 
     def create_token_response(self):
-        """Claim the rotation first, so of two racing requests only one gets new tokens."""
+        """Issue, then save the new tokens and claim the rotation in one step
+        (``tokens.save_token``): of two racing requests only one gets new tokens."""
         old = self.request.refresh_token
         user = self.authenticate_user(old)
         if not user:
             raise InvalidGrantError("The user of this token can no longer sign in.")
-        if not tokens.claim_rotation(old):
-            raise InvalidGrantError("The refresh token was already used.")
         self.request.user = user
         token = self.issue_token(user, old)
-        self.save_token(token)
+        self.save_token(token)  # raises invalid_grant if another request rotated it first
         return 200, token, self.TOKEN_RESPONSE_HEADER
 
     def revoke_old_credential(self, refresh_token):
-        """Nothing to do: ``claim_rotation`` already marked it used."""
+        """Nothing to do: saving the new tokens marked it rotated."""
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):

@@ -10,6 +10,7 @@ import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import InvalidClientError
+from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request
@@ -122,13 +123,22 @@ def _save_token(token, request):
             claims=origin.claims,
         )
     if request.authorization_code is not None:
-        meta["grant_id"] = request.authorization_code.family
+        code = request.authorization_code
+        meta.update(grant_id=code.family, claims_code=code.id)
     elif request.refresh_token is not None:
-        meta["grant_id"] = request.refresh_token.grant_id
-        meta["family_expires_at"] = request.refresh_token.family_expires_at
+        old = request.refresh_token
+        meta.update(grant_id=old.grant_id, family_expires_at=old.family_expires_at, rotates=old.id)
     else:
         meta["grant_id"] = grants.new_family_id("cc")
-    tokens.save_token(g.tenant, token, meta)
+    if tokens.save_token(g.tenant, token, meta):
+        g.code_claimed = True
+        return
+    # Claimed first by a concurrent request: a code is then used twice (its tokens go), a
+    # refresh token was rotated by the other request.
+    if request.authorization_code is not None:
+        tokens.code_reused(g.tenant, request.authorization_code)
+        raise InvalidGrantError("The authorization code was already used.")
+    raise InvalidGrantError("The refresh token was already used.")
 
 
 class PrivateKeyJwt(JWTBearerClientAssertion):

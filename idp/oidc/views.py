@@ -119,11 +119,12 @@ def token():
     """The token endpoint (RFC 6749 §3.2); every answer is ``no-store``."""
     if any(len(request.form.getlist(k)) > 1 for k in request.form):
         return _token_error("invalid_request", "A parameter is repeated.")
-    if request.form.get("grant_type") == "client_credentials":
-        statements_without_transaction()  # its one write is the grant's INSERT
+    if request.form.get("grant_type") == "client_credentials" or tokens.claims_in_one_statement():
+        statements_without_transaction()  # each write is one statement (tokens.save_token)
     response = authorization_server.create_token_response()
-    if response.status_code != 200:
-        db.session.commit()  # a failed redemption still spends the code it claimed
+    code = g.get("redeemed_code")
+    if response.status_code != 200 and code is not None and not g.get("code_claimed"):
+        tokens.spend_authorization_code(code.id)  # a failed redemption still spends its code
     return response
 
 

@@ -77,41 +77,55 @@ def save_authorization_code(tenant, code, **fields):
     return row
 
 
-def consume_authorization_code(tenant, code, client):
-    """The code's row if this call is the one that used it, else None.
+def find_authorization_code(tenant, code, client):
+    """The unused, unexpired code of this client, its user held for the request; else None.
 
-    One ``UPDATE … RETURNING`` finds and claims the code: the row lock it takes holds a
-    concurrent redemption until this transaction ends, and the token issued from the code
-    is committed in the same transaction (``save_token``), so the loser of a race always
-    finds the winner's token to revoke. RFC 6749 §4.1.2: a code used twice MUST be refused
-    and SHOULD revoke every token issued from it. Not committed here: the token endpoint
-    commits a failed redemption too, so a code is spent by any attempt that claimed it.
+    One statement reads the code and its user. The code is not claimed here but where its
+    token is saved (``save_token``), in the same statement as the token's INSERT, so of
+    concurrent redemptions exactly one issues a token. RFC 6749 §4.1.2: a code used twice
+    MUST be refused and SHOULD revoke every token issued from it — done here for a code
+    already used, and in ``save_token`` for the loser of a race.
     """
-    now = int(time.time())
-    code_hash = hash_token(code)
-    mine = (
-        AuthorizationCode.tenant_id == tenant.id,
-        AuthorizationCode.code_hash == code_hash,
-        AuthorizationCode.client_id == client.get_client_id(),
+    found = db.session.execute(
+        _CODE_AND_USER,
+        {"tenant_id": tenant.id, "code_hash": hash_token(code), "client_id": client.get_client_id()},
+    ).one_or_none()
+    if found is None:
+        return None
+    row, user = found
+    keep_user(user)
+    if row.used_at is not None:
+        code_reused(tenant, row)
+        return None
+    return row if row.expires_at > time.time() else None
+
+
+_CODE_AND_USER = (
+    select(AuthorizationCode, User)
+    .outerjoin(User, User.id == AuthorizationCode.user_id)
+    .where(
+        AuthorizationCode.tenant_id == bindparam("tenant_id"),
+        AuthorizationCode.code_hash == bindparam("code_hash"),
+        AuthorizationCode.client_id == bindparam("client_id"),
     )
-    claimed = (
-        db.session.execute(
-            update(AuthorizationCode)
-            .where(*mine, AuthorizationCode.used_at.is_(None))
-            .values(used_at=now)
-            .returning(AuthorizationCode),
-            execution_options={"synchronize_session": False},
-        )
-        .scalars()
-        .one_or_none()
+)
+
+
+def code_reused(tenant, row):
+    """A used code came back (a replay, or the loser of a race): revoke what it issued."""
+    revoke_family(tenant, row.family)
+    audit.record(tenant, "token.code_reuse", client_id=row.client_id, user_id=row.user_id)
+
+
+def spend_authorization_code(code_id):
+    """Mark a code used without issuing anything: a redemption that failed its checks
+    (PKCE, redirect URI, the user) still spends the code, so it cannot be tried again."""
+    db.session.execute(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.id == code_id, AuthorizationCode.used_at.is_(None))
+        .values(used_at=int(time.time()))
     )
-    if claimed is not None:
-        return claimed if claimed.expires_at > now else None
-    spent = db.session.execute(select(AuthorizationCode).where(*mine)).scalar_one_or_none()
-    if spent is not None:  # used before: a replay, or the loser of a race
-        revoke_family(tenant, spent.family)
-        audit.record(tenant, "token.code_reuse", client_id=spent.client_id, user_id=spent.user_id)
-    return None
+    db.session.commit()
 
 
 # Access and refresh tokens ------------------------------------------------------------
@@ -135,43 +149,107 @@ def create_access_token(tenant, issuer, client, user, scope, expires_in):
 
 
 def save_token(tenant, token, meta):
-    """Record one issuance: the access token's jti and the refresh token's hash.
+    """Record one issuance — the access token's jti, the refresh token's hash — and claim
+    what it was issued from; False, with nothing written, if that was claimed first.
 
-    A Core ``INSERT``, not an ORM object: nothing in the request reads the row back, and
-    the unit of work's flush was a third of a client-credentials request's Python time.
-    Committed with whatever the grant claimed before it (a code, a refresh rotation).
+    ``meta["claims_code"]`` / ``meta["rotates"]``: the id of the code being redeemed or of
+    the refresh token being rotated. The claim (a conditional UPDATE) and the INSERT are one
+    transaction, so of two racing requests one issues and the other finds the winner's
+    token already committed. On PostgreSQL they are one statement (the UPDATE in a CTE), so
+    a token request needs no BEGIN and COMMIT round trips; elsewhere they are two in the
+    session's transaction. A Core INSERT, not an ORM object: nothing reads the row back.
     """
+    values = _token_values(tenant, token, meta)
+    claim = None
+    if meta.get("claims_code") is not None:
+        claim = ("code", meta["claims_code"])
+    elif meta.get("rotates") is not None:
+        claim = ("refresh", meta["rotates"])
+    if claim is None:
+        db.session.execute(_INSERT_TOKEN, values)
+        saved = True
+    elif claims_in_one_statement():
+        params = {f"new_{name}": value for name, value in values.items()}
+        params.update(claim_id=claim[1], claimed_at=values["issued_at"])
+        saved = db.session.execute(_CLAIMING_INSERT[claim[0]], params).first() is not None
+    else:
+        claimed = db.session.execute(
+            _CLAIM[claim[0]], {"claim_id": claim[1], "claimed_at": values["issued_at"]}
+        ).rowcount
+        if claimed == 1:
+            db.session.execute(_INSERT_TOKEN, values)
+        saved = claimed == 1
+    db.session.commit()
+    return saved
+
+
+def claims_in_one_statement():
+    """Whether ``save_token`` claims and inserts in one statement (PostgreSQL), so that a
+    token request can run in autocommit."""
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _token_values(tenant, token, meta):
     config = current_app.config
     now = int(time.time())
     refresh = token.get("refresh_token")
-    db.session.execute(
-        _INSERT_TOKEN,
-        {
-            "tenant_id": tenant.id,
-            "client_id": meta["client_id"],
-            "user_id": meta.get("user_id"),
-            "grant_id": meta["grant_id"],
-            "jti": meta["jti"],
-            "refresh_hash": hash_token(refresh) if refresh else None,
-            "scope": token.get("scope", ""),
-            "issued_at": now,
-            "access_expires_at": now + token["expires_in"],
-            "refresh_expires_at": now + config["REFRESH_IDLE_TTL"] if refresh else None,
-            "family_expires_at": meta.get("family_expires_at")
-            or (now + config["REFRESH_ABSOLUTE_TTL"] if refresh else None),
-            "auth_time": meta.get("auth_time"),
-            "sid": meta.get("sid"),
-            "amr": meta.get("amr") or [],
-            "acr": meta.get("acr"),
-            "claims": meta.get("claims"),
-        },
-    )
-    db.session.commit()
+    return {
+        "tenant_id": tenant.id,
+        "client_id": meta["client_id"],
+        "user_id": meta.get("user_id"),
+        "grant_id": meta["grant_id"],
+        "jti": meta["jti"],
+        "refresh_hash": hash_token(refresh) if refresh else None,
+        "scope": token.get("scope", ""),
+        "issued_at": now,
+        "access_expires_at": now + token["expires_in"],
+        "refresh_expires_at": now + config["REFRESH_IDLE_TTL"] if refresh else None,
+        "family_expires_at": meta.get("family_expires_at")
+        or (now + config["REFRESH_ABSOLUTE_TTL"] if refresh else None),
+        "auth_time": meta.get("auth_time"),
+        "sid": meta.get("sid"),
+        "amr": meta.get("amr") or [],
+        "acr": meta.get("acr"),
+        "claims": meta.get("claims"),
+    }
 
 
 # Built once: the parameters go with each execution, so no request builds (and caches a
-# key for) a VALUES clause of its own.
-_INSERT_TOKEN = insert(Token.__table__)
+# key for) a statement of its own.
+_TOKENS = Token.__table__
+_CODES = AuthorizationCode.__table__
+_INSERT_TOKEN = insert(_TOKENS)
+_TOKEN_FIELDS = (
+    "tenant_id", "client_id", "user_id", "grant_id", "jti", "refresh_hash", "scope",
+    "issued_at", "access_expires_at", "refresh_expires_at", "family_expires_at", "auth_time",
+    "sid", "amr", "acr", "claims",
+)  # fmt: skip
+_CLAIM = {
+    "code": update(_CODES)
+    .where(_CODES.c.id == bindparam("claim_id"), _CODES.c.used_at.is_(None))
+    .values(used_at=bindparam("claimed_at")),
+    "refresh": update(_TOKENS)
+    .where(
+        _TOKENS.c.id == bindparam("claim_id"),
+        _TOKENS.c.rotated_at.is_(None),
+        _TOKENS.c.revoked_at.is_(None),
+    )
+    .values(rotated_at=bindparam("claimed_at")),
+}
+
+
+def _claiming_insert(claim):
+    """``WITH claimed AS (UPDATE … RETURNING id) INSERT INTO tokens SELECT … FROM claimed``:
+    the row is inserted only if this statement's UPDATE claimed the code or refresh token.
+    The values are ``new_*`` parameters: under a column's own name SQLAlchemy would take a
+    parameter for one more SET clause of the UPDATE."""
+    claimed = claim.returning(claim.table.c.id).cte("claimed")
+    row = select(*(bindparam(f"new_{f}", type_=_TOKENS.c[f].type) for f in _TOKEN_FIELDS))
+    statement = insert(_TOKENS).from_select(_TOKEN_FIELDS, row.select_from(claimed))
+    return statement.add_cte(claimed).returning(_TOKENS.c.id)  # (rowcount reads -1 here)
+
+
+_CLAIMING_INSERT = {kind: _claiming_insert(claim) for kind, claim in _CLAIM.items()}
 
 
 def find_refresh_token(tenant, value):
@@ -201,20 +279,6 @@ def refresh_token_is_live(row, now=None):
         and (row.refresh_expires_at or 0) > now
         and (row.family_expires_at or 0) > now
     )
-
-
-def claim_rotation(row):
-    """Mark a refresh token used; False if another request rotated it first.
-
-    Not committed here: the rotation and the new tokens commit together (``save_token``),
-    and the row lock holds a racing request until then.
-    """
-    claimed = db.session.execute(
-        update(Token)
-        .where(Token.id == row.id, Token.rotated_at.is_(None), Token.revoked_at.is_(None))
-        .values(rotated_at=int(time.time()))
-    ).rowcount
-    return claimed == 1
 
 
 def find_access_token(tenant, issuer, value):

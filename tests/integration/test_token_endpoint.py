@@ -25,7 +25,7 @@ def assert_error(response, status, error):
 def test_code_is_single_use_and_reuse_revokes_its_tokens(realm):
     result, _, verifier = realm.sign_in()
     first = realm.redeem(result["code"], verifier)
-    assert first.status_code == 200
+    assert first.status_code == 200, first.text
     tokens = first.json()
     assert realm.userinfo(tokens["access_token"]).status_code == 200
     assert_error(realm.redeem(result["code"], verifier), 400, "invalid_grant")
@@ -42,6 +42,10 @@ def test_twenty_concurrent_redemptions_yield_one_token_response(realm):
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(200) == 1, statuses
     assert all(r.json()["error"] == "invalid_grant" for r in responses if r.status_code != 200)
+    # The other nineteen were the code used again: what it issued is revoked (RFC 6749 §4.1.2).
+    (winner,) = [r.json() for r in responses if r.status_code == 200]
+    assert realm.userinfo(winner["access_token"]).status_code == 401
+    assert realm.introspect(winner["access_token"]).json() == {"active": False}
 
 
 def test_expired_code_is_refused(realm, app):
@@ -90,10 +94,12 @@ def test_code_is_bound_to_the_redirect_uri(realm):
     assert_error(response, 400, "invalid_grant")
 
 
-def test_wrong_code_verifier_is_refused(realm):
-    result, _, _ = realm.sign_in()
+def test_wrong_code_verifier_is_refused_and_spends_the_code(realm):
+    result, _, verifier = realm.sign_in()
     wrong, _ = pkce_pair()
     assert_error(realm.redeem(result["code"], wrong), 400, "invalid_grant")
+    # A failed redemption spends the code: the verifier cannot be guessed at, one try a code.
+    assert_error(realm.redeem(result["code"], verifier), 400, "invalid_grant")
 
 
 def test_missing_code_verifier_is_refused(realm):
