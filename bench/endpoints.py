@@ -58,6 +58,12 @@ def client_credentials(target, ctx, seconds):
     return Load(_token_spec(target, "grant_type=client_credentials"))
 
 
+def client_credentials_es256(target, ctx, seconds):
+    """The same, for idp's client with ES256 access tokens (oidc-provider: the same client)."""
+    headers = {"Authorization": target.es256_basic, "Content-Type": FORM}
+    return Load(Spec("POST", target.paths["token"], headers, "grant_type=client_credentials"))
+
+
 def mint_codes(target, ctx, count):
     """``count`` fresh codes through the authorization endpoint and the signed-in sessions."""
     spec = Spec("GET", target.authorization_url(CODE_SCOPE), {"Cookie": "{token}"})
@@ -123,6 +129,9 @@ ENDPOINTS = {
     "discovery": Endpoint("discovery", discovery),
     "jwks": Endpoint("JWKS", jwks),
     "client_credentials": Endpoint("token: client credentials", client_credentials),
+    "client_credentials_es256": Endpoint(
+        "… with ES256 access tokens", client_credentials_es256
+    ),
     "authorization_code": Endpoint("token: authorization code", authorization_code, True),
     "refresh": Endpoint("token: refresh", refresh, True),
     "userinfo": Endpoint("userinfo", userinfo),

@@ -50,12 +50,19 @@ class Target:
     sessions_per_grant: bool = False
     session: requests.Session = field(default_factory=requests.Session)
     cookie_headers: list = field(default_factory=list)
+    # idp: a client whose JWT access tokens are ES256 (``--access-token-alg ES256``); on
+    # oidc-provider, whose access tokens are opaque, the same client as every other row.
+    es256_client: tuple | None = None
 
     @property
     def basic(self):
         """RFC 6749 §2.3.1 client_secret_basic."""
-        raw = f"{self.client_id}:{self.client_secret}".encode()
-        return "Basic " + base64.b64encode(raw).decode()
+        return _basic(self.client_id, self.client_secret)
+
+    @property
+    def es256_basic(self):
+        """client_secret_basic of the ES256 client (or of the only one)."""
+        return _basic(*self.es256_client) if self.es256_client else self.basic
 
     def url(self, name):
         """Absolute URL of an endpoint."""
@@ -76,6 +83,10 @@ class Target:
         return self.paths["authorize"] + "?" + urlencode(params)
 
 
+def _basic(client_id, secret):
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
 def cookie_header(session):
     """A browser's cookies, as one header value."""
     return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
@@ -92,9 +103,9 @@ def idp_target(server):
         "userinfo": f"{prefix}/userinfo",
         "introspection": f"{prefix}/introspect",
     }
-    client = server.client
+    client, es256 = server.client, server.es256_client
     return Target("idp", server.base, paths, client["client_id"], client["client_secret"],
-                  server.user)  # fmt: skip
+                  server.user, es256_client=(es256["client_id"], es256["client_secret"]))  # fmt: skip
 
 
 def node_target(server):

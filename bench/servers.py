@@ -182,7 +182,7 @@ class IdpServer(Server):
             # own X-Forwarded-For address (bench/signin.py); the other loads send none.
             IDP_TRUSTED_PROXIES="1",
         )
-        self.client = self.user = None
+        self.client = self.es256_client = self.user = None
 
     def cli(self, *args):
         """Run ``idp ARGS``; the parsed JSON object when ``--json`` was given."""
@@ -202,6 +202,10 @@ class IdpServer(Server):
             "--redirect-uri", REDIRECT_URI, "--grant-type", "authorization_code",
             "--grant-type", "refresh_token", "--grant-type", "client_credentials",
             "--first-party", "--json",
+        )  # fmt: skip
+        self.es256_client = self.cli(
+            "client", "create", "--tenant", TENANT, "--name", "bench ES256",
+            "--grant-type", "client_credentials", "--access-token-alg", "ES256", "--json",
         )  # fmt: skip
         password = secrets.token_urlsafe(18) + "-Aa1"
         totp_b32 = base64.b32encode(secrets.token_bytes(20)).decode()  # RFC 6238's 160 bits

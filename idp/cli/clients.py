@@ -28,6 +28,12 @@ def client_group():
 @click.option("--auth-method", default=None, help="token_endpoint_auth_method")
 @click.option("--jwks-file", type=click.File(), help="Public JWKS for private_key_jwt.")
 @click.option("--id-token-alg", default="RS256", type=click.Choice(["RS256", "ES256"]))
+@click.option(
+    "--access-token-alg",
+    default="RS256",
+    type=click.Choice(["RS256", "ES256"]),
+    help="Signature of its JWT access tokens (RS256: every RFC 9068 resource server).",
+)
 @click.option("--scope", default=None)
 @click.option("--first-party", is_flag=True, help="Trusted: no consent screen.")
 @click.option("--json", "as_json", is_flag=True)
@@ -42,6 +48,7 @@ def client_create(
     auth_method,
     jwks_file,
     id_token_alg,
+    access_token_alg,
     scope,
     first_party,
     as_json,
@@ -53,6 +60,7 @@ def client_create(
         "grant_types": list(grant_types) or ["authorization_code", "refresh_token"],
         "token_endpoint_auth_method": auth_method or ("none" if public else "client_secret_basic"),
         "id_token_signed_response_alg": id_token_alg,
+        "access_token_signed_response_alg": access_token_alg,
     }
     if scope:
         metadata["scope"] = scope

@@ -76,6 +76,11 @@ class Client(db.Model):
         return self.meta.get("id_token_signed_response_alg", "RS256")
 
     @property
+    def access_token_signed_response_alg(self):
+        """RS256 (what RFC 9068 requires resource servers to accept) unless ES256 was chosen."""
+        return self.meta.get("access_token_signed_response_alg", "RS256")
+
+    @property
     def jwks(self):
         """Public keys for private_key_jwt client authentication."""
         return self.meta.get("jwks")

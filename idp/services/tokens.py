@@ -145,7 +145,7 @@ def create_access_token(tenant, issuer, client, user, scope, expires_in):
         "jti": jti,
         "scope": scope or "",
     }
-    return sign_jwt(claims, "RS256", typ="at+jwt"), jti
+    return sign_jwt(claims, client.access_token_signed_response_alg, typ="at+jwt"), jti
 
 
 def save_token(tenant, token, meta):

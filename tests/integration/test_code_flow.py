@@ -56,6 +56,27 @@ def test_access_token_is_rfc9068_jwt_and_userinfo_answers(realm):
     assert info.json()["sub"] == decode_id_token(realm, body["id_token"]).claims["sub"]
 
 
+def test_access_tokens_are_rs256_unless_the_client_chose_es256(server, factory, browser, realm):
+    assert decode_id_token(realm, realm.tokens()["access_token"]).header["alg"] == "RS256"
+    es256 = Realm(
+        server,
+        factory,
+        browser,
+        client_metadata={
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+            "access_token_signed_response_alg": "ES256",
+        },
+    )
+    body = es256.tokens()
+    token = decode_id_token(es256, body["access_token"])  # by the ES256 key of the JWKS
+    assert token.header["alg"] == "ES256" and token.header["typ"] == "at+jwt"
+    assert decode_id_token(es256, body["id_token"]).header["alg"] == "RS256"  # its own setting
+    assert es256.userinfo(body["access_token"]).json()["email"] == es256.email
+    issued = es256.token(grant_type="client_credentials").json()["access_token"]
+    assert decode_id_token(es256, issued).header["alg"] == "ES256"
+    assert es256.introspect(issued).json()["active"] is True
+
+
 def test_sub_is_stable_and_opaque(realm, browser):
     first = decode_id_token(realm, realm.tokens()["id_token"]).claims["sub"]
     second = decode_id_token(realm, realm.tokens(prompt="login")["id_token"]).claims["sub"]

@@ -174,8 +174,16 @@ def test_registered_client_is_third_party_and_runs_the_code_flow(app, server, fa
         ({"grant_types": ["authorization_code", "password"]}, "invalid_client_metadata"),
         ({"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"),
         ({"client_name": ""}, "invalid_client_metadata"),
+        ({"access_token_signed_response_alg": "HS256"}, "invalid_client_metadata"),
     ],
-    ids=["wildcard", "http-non-loopback", "unknown-grant", "pkjwt-without-jwks", "empty-name"],
+    ids=[
+        "wildcard",
+        "http-non-loopback",
+        "unknown-grant",
+        "pkjwt-without-jwks",
+        "empty-name",
+        "access-token-alg",
+    ],
 )
 def test_metadata_errors(app, tenant, issuer, change, error):
     response = register(issuer, initial_token(app, tenant), {**METADATA, **change})
