@@ -14,6 +14,7 @@ import argparse
 import base64
 import cProfile
 import io
+import json
 import os
 import pstats
 import sys
@@ -25,13 +26,17 @@ from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
 import psycopg
+import pyotp
 
+from mint import CHALLENGE
+from mint import VERIFIER
+from mint import FormReader
+from mint import totp_now
 from servers import PG_ADMIN
 from servers import REDIRECT_URI
 from servers import TENANT
 from signin_trips import make_app
 from signin_trips import make_users
-from signin_trips import sign_in
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,17 +87,11 @@ def call(app, env):
 
 def prepare(app, client_id, secret, count):
     """Environs per endpoint: codes and refresh tokens minted beforehand, one per request."""
-    import json
-
-    import pyotp
-
-    basic = {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+    credentials = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    basic = {"Authorization": f"Basic {credentials}"}
     token_path = f"/{TENANT}/token"
     totp_secret = pyotp.random_base32()
     (email,) = make_users(app, 1, totp_secret)
-
-    from mint import VERIFIER
-
     codes = _codes(app.test_client(), client_id, email, totp_secret, count + 40)
     envs = {"client credentials": [environ("POST", token_path, basic,
                                             b"grant_type=client_credentials")] * count}  # fmt: skip
@@ -125,10 +124,6 @@ def prepare(app, client_id, secret, count):
 
 def _codes(browser, client_id, email, totp_secret, count):
     """Sign in once with ``browser``, then collect ``count`` codes from /authorize."""
-    from mint import CHALLENGE
-    from mint import FormReader
-    from mint import totp_now
-
     query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,
              "scope": "openid email offline_access", "code_challenge": CHALLENGE,
              "code_challenge_method": "S256"}  # fmt: skip
@@ -142,7 +137,8 @@ def _codes(browser, client_id, email, totp_secret, count):
             location = response.headers["Location"]
             if location.startswith(REDIRECT_URI):
                 break
-            current, method, data = urlsplit(location)._replace(scheme="", netloc="").geturl(), "GET", None
+            current = urlsplit(location)._replace(scheme="", netloc="").geturl()
+            method, data = "GET", None
         elif response.status_code == 200:
             form = FormReader()
             form.feed(response.get_data(as_text=True))
@@ -151,7 +147,7 @@ def _codes(browser, client_id, email, totp_secret, count):
             current = form.action if form.action.startswith("/") else current
             method, data = "POST", {**form.fields, **answer}
         else:
-            sys.exit(f"{response.status_code} at {current}: {response.get_data(as_text=True)[:300]}")
+            sys.exit(f"{response.status_code} at {current}: {response.get_data(as_text=True)}")
     codes = []
     for _ in range(count):
         response = browser.get(url)
@@ -167,8 +163,6 @@ def run(app, envs, name, profile=False, rounds=3):
     costs this process CPU, and that varies with the machine's other work); the least of a
     few rounds is the figure that repeats.
     """
-    import json
-
     work = envs[name]
     if isinstance(work, tuple):  # the refresh chain: each answer's token is the next request's
         _, basic, value = work

@@ -105,7 +105,8 @@ def idp_target(server):
     }
     client, es256 = server.client, server.es256_client
     return Target("idp", server.base, paths, client["client_id"], client["client_secret"],
-                  server.user, es256_client=(es256["client_id"], es256["client_secret"]))  # fmt: skip
+                  server.user,
+                  es256_client=(es256["client_id"], es256["client_secret"]))  # fmt: skip
 
 
 def node_target(server):

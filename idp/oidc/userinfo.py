@@ -5,8 +5,8 @@ from flask import jsonify
 from flask import request
 
 from idp.oidc.claims import user_claims
-from idp.services import tokens
 from idp.services import accounts
+from idp.services import tokens
 from idp.tenancy import issuer_for
 
 

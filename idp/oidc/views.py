@@ -9,7 +9,6 @@ from flask import request
 
 from idp.errors import JourneyExpired
 from idp.extensions import csrf
-from idp.extensions import db
 from idp.extensions import one_transaction
 from idp.extensions import statements_without_transaction
 from idp.i18n import use_ui_locales

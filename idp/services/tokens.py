@@ -24,8 +24,8 @@ from idp.models import AuthorizationCode
 from idp.models import Token
 from idp.models import User
 from idp.services import audit
-from idp.services.users import keep_user
 from idp.services.keys import load_keyring
+from idp.services.users import keep_user
 
 
 def hash_token(value):
@@ -86,9 +86,9 @@ def find_authorization_code(tenant, code, client):
     MUST be refused and SHOULD revoke every token issued from it — done here for a code
     already used, and in ``save_token`` for the loser of a race.
     """
+    params = {"tenant_id": tenant.id, "code_hash": hash_token(code)}
     found = db.session.execute(
-        _CODE_AND_USER,
-        {"tenant_id": tenant.id, "code_hash": hash_token(code), "client_id": client.get_client_id()},
+        _CODE_AND_USER, {**params, "client_id": client.get_client_id()}
     ).one_or_none()
     if found is None:
         return None
