@@ -1,9 +1,11 @@
 """Cross-cutting web concerns: security headers on every response, health and readiness."""
 
+import functools
 import logging
 
 from flask import Blueprint
 from flask import jsonify
+from flask import request
 from sqlalchemy import text
 
 from idp.extensions import db
@@ -69,15 +71,6 @@ def create_limiter(app):
     )
     app.extensions["idp.limiter"] = limiter  # Flask-Limiter itself keeps only a weak reference
 
-    @limiter.request_filter
-    def has_no_limit():
-        """Skip Flask-Limiter's per-request work (its limit resolution, its headers) where no
-        limit applies: the token, userinfo and introspection endpoints, which are called with
-        unguessable credentials, at the highest rates."""
-        from flask import request
-
-        return request.blueprint not in BLUEPRINT_LIMITS and request.endpoint not in ENDPOINT_LIMITS
-
     return limiter
 
 
@@ -89,6 +82,48 @@ def apply_rate_limits(app, limiter):
         view = app.view_functions.get(endpoint)
         if view is not None:
             app.view_functions[endpoint] = limiter.limit(limit, methods=methods)(view)
+    _run_limiter_only_where_limited(app, limiter)
+
+
+def _run_limiter_only_where_limited(app, limiter):
+    """Flask-Limiter's request hooks, for the requests the limits above can apply to.
+
+    It hooks every request of the app (before: resolve and check limits; after: rate-limit
+    headers; teardown: reset), and that costs even where no limit applies — 8 % of a
+    userinfo request, and the token, userinfo and introspection endpoints are the most
+    called, with unguessable credentials. Their hooks are wrapped to run only for the
+    blueprints and endpoints named above; everything else skips them.
+    """
+
+    def limited():
+        return request.blueprint in BLUEPRINT_LIMITS or request.endpoint in ENDPOINT_LIMITS
+
+    def gated(hook, passes_response):
+        @functools.wraps(hook)
+        def run(*args):
+            if limited():
+                return hook(*args)
+            return args[0] if passes_response else None
+
+        return run
+
+    def belongs_to_limiter(hook):
+        if getattr(hook, "__self__", None) is limiter:
+            return True
+        return isinstance(hook, functools.partial) and limiter in hook.args
+
+    hooks = (
+        (app.before_request_funcs, False),
+        (app.after_request_funcs, True),
+        (app.teardown_request_funcs, False),
+    )
+    found = 0
+    for registry, passes_response in hooks:
+        funcs = registry.get(None, [])
+        found += sum(belongs_to_limiter(f) for f in funcs)
+        registry[None] = [gated(f, passes_response) if belongs_to_limiter(f) else f for f in funcs]
+    if found != 3:  # a Flask-Limiter release that hooks in differently: limits stay everywhere
+        logging.getLogger("idp.web").warning("Flask-Limiter's request hooks not found (%d)", found)
 
 
 def discard_broken_sessions(app):

@@ -56,6 +56,27 @@ def test_per_ip_limit_on_sign_in_posts(tmp_path_factory, database):
         live.stop()
 
 
+def test_per_ip_limit_on_registration_and_none_on_the_token_endpoint(tmp_path_factory, database):
+    """Flask-Limiter runs where a limit applies (here RFC 7591 registration, 30/minute) and
+    stays out of the way elsewhere: the token endpoint answers without rate-limit headers."""
+    app = make_app(tmp_path_factory, database, RATELIMIT_ENABLED=True)
+    live = LiveServer(app).start()
+    try:
+        with app.app_context():
+            slug = tenants.create_tenant(f"rl-{uuid.uuid4().hex[:8]}", "RL").slug
+        http = Browser(live).http
+        statuses = [
+            http.post(f"{live.url}/{slug}/register", json={}, timeout=10).status_code
+            for _ in range(31)
+        ]
+        assert 429 not in statuses[:30] and statuses[30] == 429
+        token = http.post(f"{live.url}/{slug}/token", data={"grant_type": "client_credentials"})
+        assert token.status_code == 401  # no client authentication: not a rate limit
+        assert not any(h.lower().startswith("x-ratelimit") for h in token.headers)
+    finally:
+        live.stop()
+
+
 def test_throttle_counts_are_shared_through_redis(tmp_path_factory, database):
     require_redis()
     first = make_app(tmp_path_factory, database, REDIS_URL=REDIS_URL)
