@@ -204,6 +204,8 @@ def run(app, envs, name, profile=False, rounds=3):
         cpu = ((ended.user - started.user) / size, (ended.system - started.system) / size)
         best = cpu if best is None else min(best, cpu, key=sum)
     if profiler:
+        if os.environ.get("PROFILE_DUMP"):
+            profiler.dump_stats(os.environ["PROFILE_DUMP"])
         calls = pstats.Stats(profiler).total_calls / (size * rounds)
         print(f"{name}: {calls:,.0f} Python function calls per request (repeatable, unlike time)")
         lines = int(os.environ.get("PROFILE_LINES", "40"))
