@@ -49,7 +49,12 @@ class Tally:
         self.statements.append(_short(statement))
 
     def _begin(self, conn):
-        self.trips += 1  # psycopg sends BEGIN before the transaction's first statement
+        # psycopg sends BEGIN before the transaction's first statement — except in
+        # autocommit (userinfo, introspection, the token endpoint), where SQLAlchemy's
+        # begin and commit events still fire but nothing reaches the server.
+        if getattr(conn.connection.dbapi_connection, "autocommit", False):
+            return
+        self.trips += 1
         self.open = True
 
     def _end(self, conn):

@@ -19,22 +19,20 @@ import os
 import pstats
 import sys
 import time
-import uuid
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urlencode
 from urllib.parse import urlsplit
 
-import psycopg
 import pyotp
 
 from mint import CHALLENGE
 from mint import VERIFIER
 from mint import FormReader
 from mint import totp_now
-from servers import PG_ADMIN
 from servers import REDIRECT_URI
 from servers import TENANT
+from servers import Database
 from signin_trips import make_app
 from signin_trips import make_users
 
@@ -223,12 +221,9 @@ def main():
     parser.add_argument("--profile", default=None, help="an endpoint's name, e.g. userinfo")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    name = f"idp_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with Database() as database:
         app, client_id, secret = make_app(
-            f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+            database.url,
             grant_types=["authorization_code", "refresh_token", "client_credentials"],
         )
         envs = prepare(app, client_id, secret, args.requests)
@@ -248,9 +243,6 @@ def main():
 
         with app.app_context():
             db.engine.dispose()
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

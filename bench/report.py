@@ -13,8 +13,12 @@ DIFFERENCES = """\
   issues RFC 9068 JWT access tokens (one RS256 signature each; a code exchange signs the
   access token and the ID token). oidc-provider, in its default configuration, keeps
   everything in process memory and issues opaque access tokens (a code exchange signs only
-  the ID token; client credentials sign nothing).
-- Refresh: idp rotates every refresh token (one conditional UPDATE plus one INSERT);
+  the ID token; client credentials sign nothing). The "… with ES256 access tokens" row is
+  idp's client registered with `access_token_signed_response_alg: ES256` (RS256 stays the
+  default: RFC 9068 §4's mandatory algorithm); oidc-provider answers the same request as
+  in the row above.
+- Refresh: idp rotates every refresh token (on PostgreSQL one statement: the conditional
+  UPDATE of the old token in a CTE, then the INSERT of the new one);
   oidc-provider's default rotates only for public clients or past 70 % of the token's life,
   so for this confidential client it answers with the same refresh token (and a new ID token).
 - userinfo / introspection: idp verifies the JWT (RS256) and reads the token row and the

@@ -17,23 +17,21 @@ import secrets
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 from urllib.parse import parse_qs
 from urllib.parse import urljoin
 from urllib.parse import urlsplit
 
-import psycopg
 import pyotp
 from sqlalchemy import event
 
 from mint import CHALLENGE
 from mint import VERIFIER
 from mint import FormReader
-from servers import PG_ADMIN
 from servers import REDIRECT_URI
 from servers import TENANT
+from servers import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Correct-Horse-9-bench"
@@ -151,11 +149,8 @@ def main():
     parser.add_argument("--users", type=int, default=20)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    name = f"idp_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        app, client_id, secret = make_app(f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}")
+    with Database() as database:
+        app, client_id, secret = make_app(database.url)
         from idp.extensions import db
 
         with app.app_context():
@@ -184,9 +179,6 @@ def main():
               f"| **{sums[2]:.1f}** | |")  # fmt: skip
         with app.app_context():
             db.engine.dispose()
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

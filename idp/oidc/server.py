@@ -124,14 +124,14 @@ def _save_token(token, request):
         )
     if request.authorization_code is not None:
         code = request.authorization_code
-        meta.update(grant_id=code.family, claims_code=code.id)
+        meta.update(grant_id=code.family, claim=("code", code.id))
     elif request.refresh_token is not None:
         old = request.refresh_token
-        meta.update(grant_id=old.grant_id, family_expires_at=old.family_expires_at, rotates=old.id)
+        meta.update(grant_id=old.grant_id, family_expires_at=old.family_expires_at)
+        meta["claim"] = ("refresh", old.id)
     else:
         meta["grant_id"] = grants.new_family_id("cc")
     if tokens.save_token(g.tenant, token, meta):
-        g.code_claimed = True
         return
     # Claimed first by a concurrent request: a code is then used twice (its tokens go), a
     # refresh token was rotated by the other request.

@@ -122,8 +122,10 @@ def token():
         statements_without_transaction()  # each write is one statement (tokens.save_token)
     response = authorization_server.create_token_response()
     code = g.get("redeemed_code")
-    if response.status_code != 200 and code is not None and not g.get("code_claimed"):
-        tokens.spend_authorization_code(code.id)  # a failed redemption still spends its code
+    if response.status_code != 200 and code is not None:
+        # A redemption that failed its checks (PKCE, redirect URI, user) still spends the
+        # code; one that lost a race finds it spent already.
+        tokens.spend_authorization_code(code.id)
     return response
 
 

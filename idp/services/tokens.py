@@ -84,7 +84,7 @@ def find_authorization_code(tenant, code, client):
     token is saved (``save_token``), in the same statement as the token's INSERT, so of
     concurrent redemptions exactly one issues a token. RFC 6749 §4.1.2: a code used twice
     MUST be refused and SHOULD revoke every token issued from it — done here for a code
-    already used, and in ``save_token`` for the loser of a race.
+    already used, and by the token endpoint's ``_save_token`` for the loser of a race.
     """
     params = {"tenant_id": tenant.id, "code_hash": hash_token(code)}
     found = db.session.execute(
@@ -152,19 +152,16 @@ def save_token(tenant, token, meta):
     """Record one issuance — the access token's jti, the refresh token's hash — and claim
     what it was issued from; False, with nothing written, if that was claimed first.
 
-    ``meta["claims_code"]`` / ``meta["rotates"]``: the id of the code being redeemed or of
-    the refresh token being rotated. The claim (a conditional UPDATE) and the INSERT are one
-    transaction, so of two racing requests one issues and the other finds the winner's
-    token already committed. On PostgreSQL they are one statement (the UPDATE in a CTE), so
-    a token request needs no BEGIN and COMMIT round trips; elsewhere they are two in the
-    session's transaction. A Core INSERT, not an ORM object: nothing reads the row back.
+    ``meta["claim"]``: ``("code", id)`` of the code being redeemed, ``("refresh", id)`` of
+    the refresh token being rotated, or absent (client credentials). The claim (a
+    conditional UPDATE) and the INSERT are one transaction, so of two racing requests one
+    issues and the other finds the winner's token already committed. On PostgreSQL they
+    are one statement (the UPDATE in a CTE), so a token request needs no BEGIN and COMMIT
+    round trips; elsewhere they are two in the session's transaction. A Core INSERT, not
+    an ORM object: nothing reads the row back.
     """
     values = _token_values(tenant, token, meta)
-    claim = None
-    if meta.get("claims_code") is not None:
-        claim = ("code", meta["claims_code"])
-    elif meta.get("rotates") is not None:
-        claim = ("refresh", meta["rotates"])
+    claim = meta.get("claim")
     if claim is None:
         db.session.execute(_INSERT_TOKEN, values)
         saved = True
@@ -258,16 +255,22 @@ def find_refresh_token(tenant, value):
     Its user comes with it in the same statement (an outer join) and is held for the
     request, where ``users.get_user`` then finds it without a second round trip.
     """
-    stmt = (
-        select(Token, User)
-        .outerjoin(User, User.id == Token.user_id)
-        .where(Token.tenant_id == tenant.id, Token.refresh_hash == hash_token(value))
-    )
-    found = db.session.execute(stmt).one_or_none()
+    found = db.session.execute(
+        _REFRESH_AND_USER, {"tenant_id": tenant.id, "refresh_hash": hash_token(value)}
+    ).one_or_none()
     if found is None:
         return None
     keep_user(found[1])
     return found[0]
+
+
+_REFRESH_AND_USER = (
+    select(Token, User)
+    .outerjoin(User, User.id == Token.user_id)
+    .where(
+        Token.tenant_id == bindparam("tenant_id"), Token.refresh_hash == bindparam("refresh_hash")
+    )
+)
 
 
 def refresh_token_is_live(row, now=None):
