@@ -28,13 +28,13 @@ import pyotp
 
 from mint import CHALLENGE
 from mint import VERIFIER
-from mint import FormReader
-from mint import totp_now
 from servers import REDIRECT_URI
 from servers import TENANT
 from servers import Database
+from signin_trips import NoCounter
 from signin_trips import make_app
 from signin_trips import make_users
+from signin_trips import sign_in
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,7 +90,7 @@ def prepare(app, client_id, secret, count):
     token_path = f"/{TENANT}/token"
     totp_secret = pyotp.random_base32()
     (email,) = make_users(app, 1, totp_secret)
-    codes = _codes(app.test_client(), client_id, email, totp_secret, count + 40)
+    codes = _codes(app, client_id, secret, email, totp_secret, count + 40)
     envs = {"client credentials": [environ("POST", token_path, basic,
                                             b"grant_type=client_credentials")] * count}  # fmt: skip
     form = {"grant_type": "authorization_code", "redirect_uri": REDIRECT_URI,
@@ -120,36 +120,18 @@ def prepare(app, client_id, secret, count):
     return envs
 
 
-def _codes(browser, client_id, email, totp_secret, count):
-    """Sign in once with ``browser``, then collect ``count`` codes from /authorize."""
+def _codes(app, client_id, secret, email, totp_secret, count):
+    """Sign in once (``signin_trips.sign_in``), then collect ``count`` codes from /authorize
+    with that browser's SSO session."""
+    browser = app.test_client()
+    sign_in(app, NoCounter(), client_id, secret, email, totp_secret, 0, browser=browser)
     query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT_URI,
              "scope": "openid email offline_access", "code_challenge": CHALLENGE,
              "code_challenge_method": "S256"}  # fmt: skip
     url = f"/{TENANT}/authorize?" + urlencode(query)
-    answers = {"identify": {"email": email}, "password": {"password": "Correct-Horse-9-bench"}}
-    current, method, data = url, "GET", None
-    browser.environ_base["REMOTE_ADDR"] = "10.9.9.9"
-    while True:
-        response = browser.open(current, method=method, data=data)
-        if response.status_code in (302, 303):
-            location = response.headers["Location"]
-            if location.startswith(REDIRECT_URI):
-                break
-            current = urlsplit(location)._replace(scheme="", netloc="").geturl()
-            method, data = "GET", None
-        elif response.status_code == 200:
-            form = FormReader()
-            form.feed(response.get_data(as_text=True))
-            step = form.fields["step"]
-            answer = answers.get(step) or {"code": totp_now(totp_secret)}
-            current = form.action if form.action.startswith("/") else current
-            method, data = "POST", {**form.fields, **answer}
-        else:
-            sys.exit(f"{response.status_code} at {current}: {response.get_data(as_text=True)}")
     codes = []
     for _ in range(count):
-        response = browser.get(url)
-        location = response.headers["Location"]
+        location = browser.get(url).headers["Location"]
         codes.append(parse_qs(urlsplit(location).query)["code"][0])
     return codes
 

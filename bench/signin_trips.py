@@ -97,9 +97,21 @@ def make_users(app, count, totp_secret):
     return emails
 
 
-def sign_in(app, counter, client_id, secret, email, totp_secret, number):
-    """One sign-in; returns [(label, statements, commits, cpu seconds)] per request."""
-    browser = app.test_client()
+class NoCounter:
+    """For a sign-in whose statements nobody counts."""
+
+    statements, commits = [], 0
+
+    def reset(self):
+        """Nothing to forget."""
+
+
+def sign_in(app, counter, client_id, secret, email, totp_secret, number, browser=None):
+    """One sign-in; returns [(label, statements, commits, cpu seconds)] per request.
+
+    ``browser``: a test client to sign in (it keeps the SSO session); a fresh one if None.
+    """
+    browser = browser or app.test_client()
     browser.environ_base["REMOTE_ADDR"] = f"10.0.{number // 250}.{number % 250}"
     url = (f"/{TENANT}/authorize?response_type=code&client_id={client_id}"
            f"&redirect_uri={REDIRECT_URI}&scope=openid%20email"
