@@ -1,7 +1,12 @@
 """UserInfo, revocation and introspection (OIDC Core §5.3, RFC 6750, RFC 7009, RFC 7662)."""
 
-import requests
+import time
 
+import requests
+from sqlalchemy import update
+
+from idp.extensions import db
+from idp.models import User
 from tests.integration.test_token_endpoint import assert_error
 
 
@@ -40,6 +45,23 @@ def test_userinfo_refuses_a_token_sent_twice(realm):
 def test_userinfo_limits_claims_to_scope(realm):
     tokens = realm.tokens(scope="openid")
     assert set(realm.userinfo(tokens["access_token"]).json()) == {"sub"}
+
+
+def test_userinfo_refuses_a_user_whose_access_date_has_passed(realm, app):
+    """An access expiry set for a later date cuts nothing when it is set; once it has passed,
+    the user's tokens stop answering at userinfo (the sign-in says "access expired")."""
+    body = realm.tokens()
+    assert realm.userinfo(body["access_token"]).status_code == 200
+    with app.app_context():
+        db.session.execute(
+            update(User)
+            .where(User.tenant_id == realm.tenant.id, User.email == realm.email)
+            .values(access_expires_at=int(time.time()) - 1)
+        )
+        db.session.commit()
+    refused = realm.userinfo(body["access_token"])
+    assert refused.status_code == 401
+    assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
 
 
 def test_introspection_of_a_live_access_token(realm):
