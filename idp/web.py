@@ -70,7 +70,6 @@ def create_limiter(app):
         in_memory_fallback_enabled=True,
     )
     app.extensions["idp.limiter"] = limiter  # Flask-Limiter itself keeps only a weak reference
-
     return limiter
 
 
@@ -122,8 +121,9 @@ def _run_limiter_only_where_limited(app, limiter):
         funcs = registry.get(None, [])
         found += sum(belongs_to_limiter(f) for f in funcs)
         registry[None] = [gated(f, passes_response) if belongs_to_limiter(f) else f for f in funcs]
-    if found != 3:  # a Flask-Limiter release that hooks in differently: limits stay everywhere
-        logging.getLogger("idp.web").warning("Flask-Limiter's request hooks not found (%d)", found)
+    if found != 3:  # a Flask-Limiter release that hooks in differently: hooks not found run
+        # on every request, as before; say so, since the saving is then (partly) gone
+        logging.getLogger("idp.web").warning("Flask-Limiter's request hooks: %d of 3 found", found)
 
 
 def discard_broken_sessions(app):

@@ -99,7 +99,7 @@ class Token(db.Model):
     acr: Mapped[str | None] = mapped_column(String(100), nullable=True)
     claims: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
-    # Authlib TokenMixin -----------------------------------------------------------------
+    # Authlib hooks the refresh grant calls (liveness: ``tokens.*_token_is_live``) ------
 
     def check_client(self, client):
         """Authlib hook: the token belongs to the client presenting it."""
@@ -108,20 +108,6 @@ class Token(db.Model):
     def get_scope(self):
         """Authlib hook."""
         return self.scope
-
-    def get_expires_in(self):
-        """Authlib hook."""
-        return self.access_expires_at - self.issued_at
-
-    def is_expired(self):
-        """Authlib hook (access token)."""
-        from idp.models._types import now
-
-        return self.access_expires_at <= now()
-
-    def is_revoked(self):
-        """Authlib hook (access token): revoked alone, or with its whole family."""
-        return self.revoked_at is not None or self.access_revoked_at is not None
 
 
 class UsedAssertion(db.Model):

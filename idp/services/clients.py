@@ -88,18 +88,12 @@ def validate_metadata(metadata):
         )
     for uri in redirect_uris + post_logout:
         validate_redirect_uri(uri, public)
-    alg = metadata.get("id_token_signed_response_alg", "RS256")
-    if alg not in SIGNING_ALGS:
-        raise _invalid(f"id_token_signed_response_alg must be one of {', '.join(SIGNING_ALGS)}")
+    alg = _signing_alg(metadata, "id_token_signed_response_alg")
     # Not in RFC 7591's registry: Keycloak's per-client "access token signature algorithm"
     # under the registry's naming pattern. RS256 by default, the one RFC 9068 §4 requires
     # every resource server to accept; ES256 signs ~10 times faster, for resource servers
     # known to verify it.
-    access_alg = metadata.get("access_token_signed_response_alg", "RS256")
-    if access_alg not in SIGNING_ALGS:
-        raise _invalid(
-            f"access_token_signed_response_alg must be one of {', '.join(SIGNING_ALGS)}"
-        )
+    access_alg = _signing_alg(metadata, "access_token_signed_response_alg")
     scope = metadata.get("scope", " ".join(SCOPES))
     if not isinstance(scope, str) or set(scope.split()) - set(SCOPES):
         raise _invalid(f"scope must be among {' '.join(SCOPES)}")
@@ -121,6 +115,14 @@ def validate_metadata(metadata):
     if jwks is not None:
         clean["jwks"] = jwks
     return clean
+
+
+def _signing_alg(metadata, name):
+    """A ``*_signed_response_alg`` member: RS256 unless one of SIGNING_ALGS is given."""
+    alg = metadata.get(name, "RS256")
+    if alg not in SIGNING_ALGS:
+        raise _invalid(f"{name} must be one of {', '.join(SIGNING_ALGS)}")
+    return alg
 
 
 def _validate_jwks(jwks):

@@ -284,12 +284,16 @@ def refresh_token_is_live(row, now=None):
     )
 
 
+def access_token_is_live(row, now=None):
+    """Not revoked (alone, or with its whole family) and not expired."""
+    now = now or time.time()
+    return row.revoked_at is None and row.access_revoked_at is None and row.access_expires_at > now
+
+
 def find_access_token(tenant, issuer, value):
     """The live grant behind an access token JWT (``lookup_access_token``), or None."""
     row = lookup_access_token(tenant, issuer, value)
-    if row is None or row.revoked_at is not None or row.access_revoked_at is not None:
-        return None
-    return row if row.access_expires_at > time.time() else None
+    return row if row is not None and access_token_is_live(row) else None
 
 
 # What userinfo, introspection and revocation read of a presented token: the token row's
