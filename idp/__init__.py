@@ -18,6 +18,7 @@ def create_app(config=None):
     from idp.extensions import csrf
     from idp.extensions import db
     from idp.extensions import migrate
+    from idp.fastpath import BearerUserInfo
     from idp.fastpath import ConstantDocuments
     from idp.federation.views import bp as federation_bp
     from idp.i18n import TRANSLATIONS_DIR
@@ -65,5 +66,6 @@ def create_app(config=None):
     cli.register(app)
     register_error_handlers(app)
     web.install_security_headers(app)
-    app.wsgi_app = web.DatabaseOutageGuard(ConstantDocuments(app.wsgi_app, app))
+    fast = ConstantDocuments(BearerUserInfo(app.wsgi_app, app), app)
+    app.wsgi_app = web.DatabaseOutageGuard(fast)
     return app

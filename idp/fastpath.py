@@ -1,4 +1,8 @@
-"""Discovery and JWKS straight from precomputed bytes, in front of Flask.
+"""The hottest, simplest requests answered in front of Flask.
+
+Discovery and JWKS come straight from precomputed bytes (``ConstantDocuments``); the
+usual userinfo request, a ``GET`` with a bearer header, from one indexed read
+(``BearerUserInfo``). Anything else goes on to Flask unchanged.
 
 Both documents are constant between key rotations, and relying parties fetch them
 often; routing them through Flask (request context, URL map, tenant query, after-
@@ -12,6 +16,8 @@ Tenant existence comes from the per-process tenant cache every request uses
 metadata may still be served that long; nothing else depends on it.
 """
 
+import json
+import logging
 import re
 
 from idp.oidc.discovery import metadata_bytes
@@ -22,6 +28,7 @@ DISCOVERY = re.compile(
     r"|(?P<b>[a-z0-9-]{2,63})/\.well-known/(?:openid-configuration|oauth-authorization-server))$"
 )
 JWKS = re.compile(r"^/(?P<slug>[a-z0-9-]{2,63})/jwks$")
+USERINFO = re.compile(r"^/(?P<slug>[a-z0-9-]{2,63})/userinfo$")
 STATIC_HEADERS = [
     ("Cache-Control", "public, max-age=300"),
     ("Access-Control-Allow-Origin", "*"),
@@ -85,3 +92,67 @@ class ConstantDocuments:
             # Out here no error handler runs: an exception would be gunicorn's bare 500.
             # Flask asks the database again and answers 503 temporarily_unavailable.
             return False
+
+
+class BearerUserInfo:
+    """WSGI middleware answering ``GET /{tenant}/userinfo`` with a bearer header.
+
+    Through Flask this request cost twice the work of its answer: the request context, URL
+    map, hooks and an ORM session around one JWT check and one indexed read. Here the same
+    ``userinfo.userinfo_answer`` runs inside an app context only, on an autocommit
+    connection (one round trip), and the answer gets ``web.security_headers``. A query
+    string, a form body, a missing header or a tenant this process does not keep go to
+    Flask, which handles every form of the request (and refuses a token in the query).
+    A database fault propagates to ``web.DatabaseOutageGuard`` (503).
+    """
+
+    def __init__(self, wsgi_app, flask_app):
+        self.wsgi_app = wsgi_app
+        self.flask_app = flask_app
+
+    def __call__(self, environ, start_response):
+        from idp.services import tenants
+
+        if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING"):
+            return self.wsgi_app(environ, start_response)
+        match = USERINFO.match(environ.get("PATH_INFO", ""))
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        if match is None or header[:7].lower() != "bearer ":
+            return self.wsgi_app(environ, start_response)
+        tenant = tenants.kept_tenant(self.flask_app, match.group("slug"))
+        if tenant is None:
+            return self.wsgi_app(environ, start_response)
+        return self._answer(start_response, tenant, header[7:].strip())
+
+    def _answer(self, start_response, tenant, value):
+        from psycopg import Error as PsycopgError
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from idp.extensions import db
+        from idp.oidc.userinfo import userinfo_answer
+        from idp.web import security_headers
+
+        with self.flask_app.app_context():
+            try:
+                with db.engine.connect() as connection:
+                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                    status, body, headers = userinfo_answer(tenant, value, connection)
+            except (SQLAlchemyError, PsycopgError):
+                raise
+            except Exception:
+                logging.getLogger("idp.errors").exception("unhandled error")
+                status, headers = 500, (("Cache-Control", "no-store"),)
+                body = {"error": "server_error", "error_description": "An unexpected error."}
+            public_url = self.flask_app.config["PUBLIC_URL"]
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        given = {name for name, _ in headers}
+        start_response(STATUS[status], [
+            ("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
+            *headers,
+            *(h for h in security_headers(public_url) if h[0] not in given),
+        ])  # fmt: skip
+        return [payload]
+
+
+STATUS = {200: "200 OK", 401: "401 Unauthorized", 403: "403 Forbidden",
+          500: "500 Internal Server Error"}  # fmt: skip

@@ -1,4 +1,11 @@
-"""The UserInfo endpoint (OIDC Core §5.3), bearer token in the header or the form body."""
+"""The UserInfo endpoint (OIDC Core §5.3), bearer token in the header or the form body.
+
+The answer itself (``userinfo_answer``) needs no request object: Flask's view serves every
+form of the request, and ``idp.fastpath.BearerUserInfo`` serves the common one (``GET``
+with an ``Authorization: Bearer`` header) in front of Flask, from the same function.
+"""
+
+from typing import NamedTuple
 
 from flask import g
 from flask import jsonify
@@ -10,14 +17,19 @@ from idp.services import tokens
 from idp.tenancy import issuer_for
 
 
-def bearer_error(status, error, description):
+class Answer(NamedTuple):
+    """A userinfo answer before any framework turns it into a response."""
+
+    status: int
+    body: dict
+    headers: tuple  # (name, value) pairs besides Content-Type
+
+
+def bearer_error(status, error, description, challenge=None):
     """RFC 6750 §3: the error in ``WWW-Authenticate``, and as JSON for humans."""
-    response = jsonify({"error": error, "error_description": description})
-    response.status_code = status
-    challenge = f'Bearer error="{error}", error_description="{description}"'
-    response.headers["WWW-Authenticate"] = challenge if error else "Bearer"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    challenge = challenge or f'Bearer error="{error}", error_description="{description}"'
+    body = {"error": error, "error_description": description}
+    return Answer(status, body, (("WWW-Authenticate", challenge), ("Cache-Control", "no-store")))
 
 
 def presented_token():
@@ -32,17 +44,15 @@ def presented_token():
     return from_header or from_body
 
 
-def userinfo_response():
-    """Claims of the token's user, limited to the granted scopes and requested claims."""
-    try:
-        value = presented_token()
-    except ValueError as exc:
-        return bearer_error(400, "invalid_request", str(exc))
+def userinfo_answer(tenant, value, connection=None):
+    """Claims of the token's user, limited to the granted scopes and requested claims.
+
+    ``connection``: where to read the token (the request session's when None).
+    """
     if not value:
-        response = bearer_error(401, "invalid_token", "An access token is required.")
-        response.headers["WWW-Authenticate"] = 'Bearer realm="userinfo"'
-        return response
-    row = tokens.find_access_token(g.tenant, issuer_for(g.tenant), value)
+        description = "An access token is required."
+        return bearer_error(401, "invalid_token", description, 'Bearer realm="userinfo"')
+    row = tokens.find_access_token(tenant, issuer_for(tenant), value, connection)
     if row is None or row.user_id is None:
         return bearer_error(
             401, "invalid_token", "The access token is invalid, expired or revoked."
@@ -53,6 +63,17 @@ def userinfo_response():
     if user is None or user.state != "active" or accounts.problem(user) is not None:
         return bearer_error(401, "invalid_token", "The user of this token can no longer sign in.")
     requested = (row.claims or {}).get("userinfo")
-    response = jsonify(user_claims(user, row.scope, requested))
-    response.headers["Cache-Control"] = "no-store"
+    return Answer(200, user_claims(user, row.scope, requested), (("Cache-Control", "no-store"),))
+
+
+def userinfo_response():
+    """Flask's view of the endpoint: any method and place the token may come in."""
+    try:
+        answer = userinfo_answer(g.tenant, presented_token())
+    except ValueError as exc:
+        answer = bearer_error(400, "invalid_request", str(exc))
+    response = jsonify(answer.body)
+    response.status_code = answer.status
+    for name, value in answer.headers:
+        response.headers[name] = value
     return response

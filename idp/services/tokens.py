@@ -290,9 +290,9 @@ def access_token_is_live(row, now=None):
     return row.revoked_at is None and row.access_revoked_at is None and row.access_expires_at > now
 
 
-def find_access_token(tenant, issuer, value):
+def find_access_token(tenant, issuer, value, connection=None):
     """The live grant behind an access token JWT (``lookup_access_token``), or None."""
-    row = lookup_access_token(tenant, issuer, value)
+    row = lookup_access_token(tenant, issuer, value, connection)
     return row if row is not None and access_token_is_live(row) else None
 
 
@@ -316,12 +316,15 @@ _BY_REFRESH_HASH = _LOOKUP.where(
 )
 
 
-def lookup_access_token(tenant, issuer, value):
-    """The lookup row of a valid, unexpired access token JWT of this issuer, revoked or not."""
+def lookup_access_token(tenant, issuer, value, connection=None):
+    """The lookup row of a valid, unexpired access token JWT of this issuer, revoked or not.
+
+    ``connection``: where to read (the request session's when None).
+    """
     claims = verify_jwt(value, issuer, typ="at+jwt")
     if claims is None or not isinstance(claims.get("jti"), str):
         return None
-    return _lookup(_BY_JTI, tenant, claims["jti"])
+    return _lookup(_BY_JTI, tenant, claims["jti"], connection)
 
 
 def lookup_refresh_token(tenant, value):
@@ -329,8 +332,8 @@ def lookup_refresh_token(tenant, value):
     return _lookup(_BY_REFRESH_HASH, tenant, hash_token(value))
 
 
-def _lookup(statement, tenant, key):
-    connection = db.session.connection()
+def _lookup(statement, tenant, key, connection=None):
+    connection = connection or db.session.connection()
     return connection.execute(statement, {"tenant_id": tenant.id, "key": key}).one_or_none()
 
 
