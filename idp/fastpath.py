@@ -19,6 +19,7 @@ metadata may still be served that long; nothing else depends on it.
 import json
 import logging
 import re
+from http import HTTPStatus
 
 from idp.oidc.discovery import metadata_bytes
 from idp.services.keys import load_keyring
@@ -142,17 +143,14 @@ class BearerUserInfo:
             except Exception:
                 logging.getLogger("idp.errors").exception("unhandled error")
                 status, headers = 500, (("Cache-Control", "no-store"),)
-                body = {"error": "server_error", "error_description": "An unexpected error."}
+                description = "An unexpected error occurred. Please try again."  # as Flask's
+                body = {"error": "server_error", "error_description": description}
             public_url = self.flask_app.config["PUBLIC_URL"]
         payload = json.dumps(body, separators=(",", ":")).encode()
         given = {name for name, _ in headers}
-        start_response(STATUS[status], [
+        start_response(f"{status} {HTTPStatus(status).phrase}", [
             ("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
             *headers,
             *(h for h in security_headers(public_url) if h[0] not in given),
         ])  # fmt: skip
         return [payload]
-
-
-STATUS = {200: "200 OK", 401: "401 Unauthorized", 403: "403 Forbidden",
-          500: "500 Internal Server Error"}  # fmt: skip
