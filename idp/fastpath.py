@@ -112,18 +112,19 @@ class BearerUserInfo:
         self.flask_app = flask_app
 
     def __call__(self, environ, start_response):
+        from idp.oidc.userinfo import bearer_token
         from idp.services import tenants
 
         if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING"):
             return self.wsgi_app(environ, start_response)
         match = USERINFO.match(environ.get("PATH_INFO", ""))
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        if match is None or header[:7].lower() != "bearer ":
+        value = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
+        if match is None or value is None:
             return self.wsgi_app(environ, start_response)
         tenant = tenants.kept_tenant(self.flask_app, match.group("slug"))
         if tenant is None:
             return self.wsgi_app(environ, start_response)
-        return self._answer(start_response, tenant, header[7:].strip())
+        return self._answer(start_response, tenant, value)
 
     def _answer(self, start_response, tenant, value):
         from psycopg import Error as PsycopgError

@@ -32,10 +32,14 @@ def bearer_error(status, error, description, challenge=None):
     return Answer(status, body, (("WWW-Authenticate", challenge), ("Cache-Control", "no-store")))
 
 
+def bearer_token(header):
+    """The token of an ``Authorization: Bearer`` header value; None for any other scheme."""
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
+
+
 def presented_token():
     """The access token of this request; ValueError if sent twice or in the query string."""
-    header = request.headers.get("Authorization", "")
-    from_header = header[7:].strip() if header[:7].lower() == "bearer " else None
+    from_header = bearer_token(request.headers.get("Authorization", ""))
     from_body = request.form.get("access_token") if request.method == "POST" else None
     if "access_token" in request.args:
         raise ValueError("access tokens in the query string are not accepted")
