@@ -108,8 +108,12 @@ class BearerUserInfo:
     """
 
     def __init__(self, wsgi_app, flask_app):
+        from idp.web import security_headers
+
         self.wsgi_app = wsgi_app
         self.flask_app = flask_app
+        # Once, as web.install_security_headers does for Flask's answers.
+        self.security_headers = security_headers(flask_app.config["PUBLIC_URL"])
 
     def __call__(self, environ, start_response):
         from idp.oidc.userinfo import bearer_token
@@ -132,7 +136,6 @@ class BearerUserInfo:
 
         from idp.extensions import db
         from idp.oidc.userinfo import userinfo_answer
-        from idp.web import security_headers
 
         with self.flask_app.app_context():
             try:
@@ -146,12 +149,11 @@ class BearerUserInfo:
                 status, headers = 500, (("Cache-Control", "no-store"),)
                 description = "An unexpected error occurred. Please try again."  # as Flask's
                 body = {"error": "server_error", "error_description": description}
-            public_url = self.flask_app.config["PUBLIC_URL"]
         payload = json.dumps(body, separators=(",", ":")).encode()
         given = {name for name, _ in headers}
         start_response(f"{status} {HTTPStatus(status).phrase}", [
             ("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
             *headers,
-            *(h for h in security_headers(public_url) if h[0] not in given),
+            *(h for h in self.security_headers if h[0] not in given),
         ])  # fmt: skip
         return [payload]
