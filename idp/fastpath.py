@@ -30,13 +30,9 @@ DISCOVERY = re.compile(
 )
 JWKS = re.compile(r"^/(?P<slug>[a-z0-9-]{2,63})/jwks$")
 USERINFO = re.compile(r"^/(?P<slug>[a-z0-9-]{2,63})/userinfo$")
-STATIC_HEADERS = [
-    ("Cache-Control", "public, max-age=300"),
-    ("Access-Control-Allow-Origin", "*"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-    ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"),
-]
+# What Flask's views set on these documents (``oidc.views._constant``); the rest of the
+# headers are ``web.security_headers``, as Flask's after_request hook adds them.
+DOCUMENT_HEADERS = (("Cache-Control", "public, max-age=300"), ("Access-Control-Allow-Origin", "*"))
 
 
 class ConstantDocuments:
@@ -46,6 +42,7 @@ class ConstantDocuments:
         self.wsgi_app = wsgi_app
         self.flask_app = flask_app
         self.config = flask_app.config  # read per request: tests and tools may change it
+        self._headers = (None, ())  # (public URL, headers for it)
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
@@ -70,13 +67,25 @@ class ConstantDocuments:
 
     def _answer(self, environ, start_response, body, etag, content_type):
         quoted = f'"{etag}"'
-        headers = [("ETag", quoted), *STATIC_HEADERS]
+        headers = [("ETag", quoted), *self._static_headers()]
         if quoted in environ.get("HTTP_IF_NONE_MATCH", ""):
             start_response("304 Not Modified", headers)
             return [b""]
         headers += [("Content-Type", content_type), ("Content-Length", str(len(body)))]
         start_response("200 OK", headers)
         return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
+
+    def _static_headers(self):
+        """The headers Flask's views would send: theirs, then ``web.security_headers``
+        (HSTS when the public URL is HTTPS), computed again only when that URL changes."""
+        public_url = self.config["PUBLIC_URL"]
+        if self._headers[0] != public_url:
+            from idp.web import security_headers
+
+            own = {name for name, _ in DOCUMENT_HEADERS}
+            rest = tuple(h for h in security_headers(public_url) if h[0] not in own)
+            self._headers = (public_url, DOCUMENT_HEADERS + rest)
+        return self._headers[1]
 
     def _is_tenant(self, slug):
         """Known to the tenant cache; unknown slugs always ask Flask (and the DB)."""

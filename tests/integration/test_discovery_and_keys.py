@@ -1,13 +1,17 @@
 """Discovery metadata, the JWKS, key rotation and per-client signing algorithms."""
 
+import functools
 import os
 import stat
+from urllib.parse import urlsplit
 
 import requests
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from authlib.oidc.discovery import OpenIDProviderMetadata
+from flask import Flask
 from joserfc import jwt
 from joserfc.jwk import KeySet
+from werkzeug.test import Client
 
 from idp.services import keys
 from tests.integration.realm import Realm
@@ -47,6 +51,26 @@ def test_discovery_and_jwks_are_cacheable_with_etag(realm):
             realm.issuer + path, headers={"If-None-Match": first.headers["ETag"]}, timeout=10
         )
         assert again.status_code == 304
+
+
+def test_the_fast_path_sends_what_flask_would(realm, app, monkeypatch):
+    """Discovery and JWKS come from ``fastpath.ConstantDocuments``, in front of Flask: the
+    same bytes and security headers as Flask's own views, and HSTS once served over HTTPS."""
+    tenant_path = urlsplit(realm.issuer).path
+    served = app.test_client()
+    flask_only = Client(functools.partial(Flask.wsgi_app, app))  # no middleware
+    for path in ("/.well-known/openid-configuration", "/jwks"):
+        fast, flask = served.get(tenant_path + path), flask_only.get(tenant_path + path)
+        assert fast.status_code == flask.status_code == 200
+        assert fast.data == flask.data
+        assert fast.headers["X-Frame-Options"] == "DENY"
+        for name in ("Cache-Control", "Access-Control-Allow-Origin", "Content-Type", "ETag",
+                     "Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy",
+                     "X-Frame-Options", "Strict-Transport-Security"):  # fmt: skip
+            assert fast.headers.get(name) == flask.headers.get(name), name
+    monkeypatch.setitem(app.config, "PUBLIC_URL", "https://idp.example")
+    secure = served.get(tenant_path + "/jwks")
+    assert secure.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
 def test_jwks_publishes_public_keys_with_thumbprint_kids(realm):
