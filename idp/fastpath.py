@@ -21,6 +21,7 @@ import logging
 import re
 from http import HTTPStatus
 
+from idp.oidc.discovery import DOCUMENT_HEADERS
 from idp.oidc.discovery import metadata_bytes
 from idp.services.keys import load_keyring
 
@@ -30,9 +31,6 @@ DISCOVERY = re.compile(
 )
 JWKS = re.compile(r"^/(?P<slug>[a-z0-9-]{2,63})/jwks$")
 USERINFO = re.compile(r"^/(?P<slug>[a-z0-9-]{2,63})/userinfo$")
-# What Flask's views set on these documents (``oidc.views._constant``); the rest of the
-# headers are ``web.security_headers``, as Flask's after_request hook adds them.
-DOCUMENT_HEADERS = (("Cache-Control", "public, max-age=300"), ("Access-Control-Allow-Origin", "*"))
 
 
 class ConstantDocuments:

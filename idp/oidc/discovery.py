@@ -15,6 +15,12 @@ from idp.services.clients import SCOPES
 _cache = {}
 
 
+# Discovery and the JWKS are public and constant between key rotations: any origin may
+# read them, and caches may keep them a few minutes. Set by Flask's views and by
+# ``idp.fastpath.ConstantDocuments`` alike.
+DOCUMENT_HEADERS = (("Cache-Control", "public, max-age=300"), ("Access-Control-Allow-Origin", "*"))
+
+
 def provider_metadata(issuer, signing_algs):
     """The metadata document of one issuer."""
     return {

@@ -18,6 +18,7 @@ from idp.oidc import authorize as authz
 from idp.oidc import consent as consent_store
 from idp.oidc import logout
 from idp.oidc import registration
+from idp.oidc.discovery import DOCUMENT_HEADERS
 from idp.oidc.discovery import metadata_bytes
 from idp.oidc.server import authorization_server
 from idp.oidc.userinfo import userinfo_response
@@ -42,8 +43,7 @@ def _constant(body, etag, content_type="application/json"):
     """Precomputed bytes with an ETag; a matching If-None-Match gets 304."""
     response = Response(body, content_type=content_type)
     response.set_etag(etag)
-    response.headers["Cache-Control"] = "public, max-age=300"
-    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers.extend(DOCUMENT_HEADERS)
     return response.make_conditional(request)
 
 
