@@ -19,6 +19,7 @@ def create_app(config=None):
     from idp.extensions import db
     from idp.extensions import migrate
     from idp.fastpath import BearerUserInfo
+    from idp.fastpath import ClientEndpoints
     from idp.fastpath import ConstantDocuments
     from idp.federation.views import bp as federation_bp
     from idp.i18n import TRANSLATIONS_DIR
@@ -66,6 +67,6 @@ def create_app(config=None):
     cli.register(app)
     register_error_handlers(app)
     web.install_security_headers(app)
-    fast = ConstantDocuments(BearerUserInfo(app.wsgi_app, app), app)
+    fast = ConstantDocuments(ClientEndpoints(BearerUserInfo(app.wsgi_app, app), app), app)
     app.wsgi_app = web.DatabaseOutageGuard(fast)
     return app

@@ -128,6 +128,13 @@ SETTINGS = {
         "change to a tenant reaches running nodes within this delay. 0 reads it every time.",
         float,
     ),
+    "CLIENT_CACHE": Setting(
+        "IDP_CLIENT_CACHE",
+        True,
+        "Keep clients per process, forgotten when PostgreSQL notifies a change "
+        "(idp.services.client_cache); 0 behind a PgBouncer in transaction mode.",
+        parse_flag,
+    ),
     "TRUSTED_PROXIES": Setting(
         "IDP_TRUSTED_PROXIES", 0, "How many reverse proxies put X-Forwarded-For in front.", int
     ),

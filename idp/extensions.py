@@ -9,6 +9,9 @@ object would let one app's settings leak into another's.
 import contextlib
 import functools
 
+from flask import g
+from flask import has_app_context
+from flask import has_request_context
 from flask_babel import Babel
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -50,6 +53,17 @@ db = SQLAlchemy(
 migrate = Migrate()
 csrf = CSRFProtect()
 babel = Babel()
+
+
+def serving_request():
+    """True while an HTTP request is served: in Flask's request context, or in the app
+    context a fast path (``idp.fastpath``) pushes for one request and marks so.
+
+    What a service keeps "for the rest of the request" (clients, users) lives on ``g``;
+    ``g`` belongs to the app context, and a CLI command's app context lasts the whole
+    command, so outside a request nothing is kept.
+    """
+    return has_request_context() or (has_app_context() and g.get("_serving_request", False))
 
 
 def one_transaction(view):

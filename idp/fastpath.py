@@ -2,7 +2,9 @@
 
 Discovery and JWKS come straight from precomputed bytes (``ConstantDocuments``); the
 usual userinfo request, a ``GET`` with a bearer header, from one indexed read
-(``BearerUserInfo``). Anything else goes on to Flask unchanged.
+(``BearerUserInfo``); a client's ``POST`` to the token, introspection or revocation
+endpoint from the same Authlib server as Flask's view, with an app context only
+(``ClientEndpoints``). Anything else goes on to Flask unchanged.
 
 Both documents are constant between key rotations, and relying parties fetch them
 often; routing them through Flask (request context, URL map, tenant query, after-
@@ -31,6 +33,14 @@ DISCOVERY = re.compile(
 )
 JWKS = re.compile(r"^/(?P<slug>[a-z0-9-]{2,63})/jwks$")
 USERINFO = re.compile(r"^/(?P<slug>[a-z0-9-]{2,63})/userinfo$")
+CLIENT_ENDPOINT = re.compile(r"^/(?P<slug>[a-z0-9-]{2,63})/(?P<name>token|introspect|revoke)$")
+
+# The answer to a bug on a fast path: what Flask's handler says (``errors.handle_unexpected``)
+# to a JSON client, and a log line; never the exception's text.
+SERVER_ERROR = {
+    "error": "server_error",
+    "error_description": "An unexpected error occurred. Please try again.",
+}
 
 
 class ConstantDocuments:
@@ -153,9 +163,7 @@ class BearerUserInfo:
                 raise
             except Exception:
                 logging.getLogger("idp.errors").exception("unhandled error")
-                status, headers = 500, (("Cache-Control", "no-store"),)
-                description = "An unexpected error occurred. Please try again."  # as Flask's
-                body = {"error": "server_error", "error_description": description}
+                status, headers, body = 500, (("Cache-Control", "no-store"),), SERVER_ERROR
         payload = json.dumps(body, separators=(",", ":")).encode()
         given = {name for name, _ in headers}
         start_response(f"{status} {HTTPStatus(status).phrase}", [
@@ -164,3 +172,73 @@ class BearerUserInfo:
             *(h for h in self.security_headers if h[0] not in given),
         ])  # fmt: skip
         return [payload]
+
+
+class ClientEndpoints:
+    """WSGI middleware answering a client's ``POST`` to ``/{tenant}/token``, ``/introspect``
+    and ``/revoke``.
+
+    Flask's request context, URL map, hooks and error handlers were a quarter of a
+    client-credentials token's work. These endpoints need none of them: no cookies, no CSRF
+    (clients authenticate themselves), no rate limit, no templates. Here the same functions
+    Flask's views call (``oidc.client_endpoints``) run on a Flask ``Request`` made from the
+    environ, in an app context marked as serving a request (``extensions.serving_request``),
+    with ``g.tenant`` from the tenant cache; the answer gets ``web.security_headers`` as
+    Flask's hook would add them. A query string (Flask's ``request.values`` would merge it
+    into the parameters), a body without ``Content-Length`` or above ``MAX_BODY``, and a
+    tenant this process does not keep go to Flask. A database fault propagates to
+    ``web.DatabaseOutageGuard`` (503).
+    """
+
+    MAX_BODY = 64 * 1024  # far above any token request; larger ones meet Flask's limits
+
+    def __init__(self, wsgi_app, flask_app):
+        from idp.oidc import client_endpoints
+        from idp.web import security_headers
+
+        self.wsgi_app = wsgi_app
+        self.flask_app = flask_app
+        self.security_headers = security_headers(flask_app.config["PUBLIC_URL"])
+        self.answers = {
+            "token": client_endpoints.token_response,
+            "introspect": client_endpoints.introspection_response,
+            "revoke": client_endpoints.revocation_response,
+        }
+
+    def __call__(self, environ, start_response):
+        from idp.services import tenants
+
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("QUERY_STRING"):
+            return self.wsgi_app(environ, start_response)
+        match = CLIENT_ENDPOINT.match(environ.get("PATH_INFO", ""))
+        length = environ.get("CONTENT_LENGTH") or ""
+        if match is None or not length.isdigit() or int(length) > self.MAX_BODY:
+            return self.wsgi_app(environ, start_response)
+        tenant = tenants.kept_tenant(self.flask_app, match.group("slug"))
+        if tenant is None:
+            return self.wsgi_app(environ, start_response)
+        response = self._answer(environ, tenant, self.answers[match.group("name")])
+        return response(environ, start_response)
+
+    def _answer(self, environ, tenant, answer):
+        from flask import g
+        from psycopg import Error as PsycopgError
+        from sqlalchemy.exc import SQLAlchemyError
+
+        app = self.flask_app
+        with app.app_context():
+            g.tenant = tenant
+            g._serving_request = True
+            try:
+                response = answer(app.request_class(environ))
+            except (SQLAlchemyError, PsycopgError):
+                raise
+            except Exception:
+                logging.getLogger("idp.errors").exception("unhandled error")
+                response = app.response_class(
+                    json.dumps(SERVER_ERROR), status=500, content_type="application/json"
+                )
+        headers = response.headers
+        for name, value in self.security_headers:
+            headers.setdefault(name, value)
+        return response

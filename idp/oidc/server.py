@@ -20,14 +20,13 @@ from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import current_app
 from flask import g
-from flask import request as flask_request
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError
 
 from idp.extensions import db
 from idp.models import UsedAssertion
 from idp.oidc import grants
-from idp.services import clients
+from idp.services import client_cache
 from idp.services import tokens
 from idp.tenancy import issuer_for
 
@@ -82,7 +81,8 @@ class TenantAuthorizationServer(AuthorizationServer):
 
 
 def _query_client(client_id):
-    return clients.query_client(g.tenant, client_id)
+    """Authlib only reads the client: it may come from this process's cache."""
+    return client_cache.query_client(g.tenant, client_id)
 
 
 def refresh_allowed(client, scope):
@@ -149,7 +149,7 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
     def get_audiences(self):
         """The token endpoint, the issuer, or the endpoint being called."""
         issuer = issuer_for(g.tenant)
-        return [f"{issuer}/token", issuer, flask_request.base_url]
+        return [f"{issuer}/token", issuer, g.http_request.base_url]  # see client_endpoints
 
     def validate_jti(self, claims, jti):
         """Record the assertion id; a second use hits the unique constraint."""

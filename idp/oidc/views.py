@@ -15,12 +15,12 @@ from idp.i18n import use_ui_locales
 from idp.journey import cookies
 from idp.journey import transaction as tx
 from idp.oidc import authorize as authz
+from idp.oidc import client_endpoints
 from idp.oidc import consent as consent_store
 from idp.oidc import logout
 from idp.oidc import registration
 from idp.oidc.discovery import DOCUMENT_HEADERS
 from idp.oidc.discovery import metadata_bytes
-from idp.oidc.server import authorization_server
 from idp.oidc.userinfo import userinfo_response
 from idp.services import clients
 from idp.services import sessions
@@ -115,26 +115,8 @@ def consent():
 @bp.post("/token")
 @csrf.exempt
 def token():
-    """The token endpoint (RFC 6749 §3.2); every answer is ``no-store``."""
-    if any(len(request.form.getlist(k)) > 1 for k in request.form):
-        return _token_error("invalid_request", "A parameter is repeated.")
-    if request.form.get("grant_type") == "client_credentials" or tokens.claims_in_one_statement():
-        statements_without_transaction()  # each write is one statement (tokens.save_token)
-    response = authorization_server.create_token_response()
-    code = g.get("redeemed_code")
-    if response.status_code != 200 and code is not None:
-        # A redemption that failed its checks (PKCE, redirect URI, user) still spends the
-        # code; one that lost a race finds it spent already.
-        tokens.spend_authorization_code(code.id)
-    return response
-
-
-def _token_error(error, description):
-    return authorization_server.handle_response(
-        400,
-        {"error": error, "error_description": description},
-        [("Content-Type", "application/json")],
-    )
+    """The token endpoint (RFC 6749 §3.2); the usual request is served by the fast path."""
+    return client_endpoints.token_response(request._get_current_object())
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
@@ -149,15 +131,14 @@ def userinfo():
 @csrf.exempt
 def revoke():
     """RFC 7009."""
-    return authorization_server.create_endpoint_response("revocation")
+    return client_endpoints.revocation_response(request._get_current_object())
 
 
 @bp.post("/introspect")
 @csrf.exempt
 def introspect():
-    """RFC 7662 (a private_key_jwt assertion's ``jti`` is still recorded, in autocommit)."""
-    statements_without_transaction()
-    return authorization_server.create_endpoint_response("introspection")
+    """RFC 7662."""
+    return client_endpoints.introspection_response(request._get_current_object())
 
 
 @bp.post("/register")

@@ -6,7 +6,6 @@ import time
 from urllib.parse import urlsplit
 
 from flask import g
-from flask import has_request_context
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import bindparam
@@ -16,6 +15,7 @@ from sqlalchemy import update
 
 from idp.errors import ValidationFailed
 from idp.extensions import db
+from idp.extensions import serving_request
 from idp.models import AuthorizationCode
 from idp.models import Client
 from idp.models import Consent
@@ -185,7 +185,7 @@ _BY_CLIENT_ID = select(Client).where(
 
 def _request_memo():
     """This request's clients by (tenant id, client id); None outside a request."""
-    if not has_request_context():
+    if not serving_request():
         return None
     return g.setdefault("_clients_seen", {})
 
@@ -229,6 +229,7 @@ def update_client(client, name, metadata):
     client.name = name
     client.meta = clean
     db.session.commit()
+    _forget_kept(client)
     return client
 
 
@@ -247,5 +248,13 @@ def delete_client(tenant, client):
         )
     db.session.delete(client)
     db.session.commit()
-    if has_request_context():
+    _forget_kept(client)
+    if serving_request():
         g.pop("_clients_seen", None)
+
+
+def _forget_kept(client):
+    """This process forgets the changed client now; PostgreSQL tells the other nodes."""
+    from idp.services import client_cache  # it reads clients through this module
+
+    client_cache.forget(client.tenant_id, client.client_id)

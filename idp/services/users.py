@@ -3,11 +3,11 @@
 import secrets
 
 from flask import g
-from flask import has_request_context
 from sqlalchemy import select
 
 from idp.errors import ValidationFailed
 from idp.extensions import db
+from idp.extensions import serving_request
 from idp.models import User
 from idp.services import crypto
 from idp.services.passwords import hash_password
@@ -75,6 +75,6 @@ def keep_user(user):
     """Hold a loaded user for the rest of the request. The session's identity map holds
     unchanged objects only weakly: the sign-in's password step finds the user by email,
     and the view's ``get_user`` right after would otherwise read the row a second time."""
-    if user is not None and has_request_context():
+    if user is not None and serving_request():
         g.setdefault("_users_kept", []).append(user)
     return user

@@ -1,0 +1,195 @@
+"""Clients kept per process, and forgotten as soon as any node changes one (PostgreSQL).
+
+Every token, introspection and revocation request authenticates its client, and reading
+the client row through the ORM was a fifth of a client-credentials token's work. Clients
+change rarely, but a deleted client or a replaced secret must stop working at once on every
+node: a time-to-live like the tenant cache's would let it work on for that long.
+
+So the database says when a client changed. A trigger on ``clients`` (migration 0004)
+sends ``NOTIFY idp_clients`` with the row's ``tenant_id:client_id`` on every UPDATE and
+DELETE — the services', a cascade's, an operator's in psql — and PostgreSQL delivers it to
+every listening connection when, and only if, that transaction commits. Each process has
+one listener thread on a connection of its own (``Listener``), started by the first lookup.
+
+- A client is kept only while the listener is connected. Before it is (at start, after a
+  lost connection, during a PostgreSQL restart) every lookup reads the database, and each
+  (re)connection forgets everything kept, since notifications sent meanwhile were lost.
+- A lookup during which a notification arrived does not keep what it read (``generation``):
+  the row it read may be the one the notification is about.
+- This process's own changes (``clients.update_client``, ``delete_client``) are forgotten
+  at once, without waiting for the notification.
+- As a last guard against a notification lost while the connection seemed alive (a silent
+  network partition: the listener's heartbeat and TCP keepalives end it within seconds), a
+  kept client is read again after ``MAX_AGE`` seconds.
+
+Only Authlib's ``query_client`` hook (``server._query_client``) reads through here, and
+Authlib only reads the client. Code that changes a client loads it itself, into its
+request's session, with ``clients.query_client``. ``IDP_CLIENT_CACHE=0`` turns this off
+(needed behind a PgBouncer in transaction mode, which does not carry LISTEN).
+"""
+
+import logging
+import os
+import threading
+import time
+
+from flask import current_app
+from sqlalchemy import event
+
+from idp.extensions import db
+from idp.services import clients
+
+CHANNEL = "idp_clients"
+MAX_AGE = 60.0  # seconds: the backstop, not the mechanism
+MAX_ENTRIES = 10_000  # clients kept per process; when full, all are forgotten
+HEARTBEAT = 5.0  # seconds between the listener's checks of its connection
+APPLICATION_NAME = "idp-client-cache"
+
+log = logging.getLogger("idp.client_cache")
+
+
+def query_client(tenant, client_id):
+    """``clients.query_client``, from this process's cache when it may be trusted."""
+    cache = _cache_for(current_app)
+    if cache is None:
+        return clients.query_client(tenant, client_id)
+    return cache.lookup(tenant, client_id)
+
+
+def forget(tenant_id, client_id):
+    """Drop a client this process changed (its notification follows, for the other nodes)."""
+    cache = current_app.extensions.get("idp.client_cache")
+    if cache is not None:
+        cache.forget(f"{tenant_id}:{client_id}")
+
+
+def _cache_for(app):
+    """This app's cache in this process, started on first use; None where there is none."""
+    cache = app.extensions.get("idp.client_cache")
+    if cache is not None and cache.pid == os.getpid():
+        return cache
+    if not app.config["CLIENT_CACHE"] or db.engine.dialect.name != "postgresql":
+        return None
+    with _starting:
+        cache = app.extensions.get("idp.client_cache")
+        if cache is None or cache.pid != os.getpid():  # none yet, or inherited by a fork
+            cache = ClientCache(db.engine)
+            app.extensions["idp.client_cache"] = cache
+            cache.start()
+    return cache
+
+
+_starting = threading.Lock()
+
+
+class ClientCache:
+    """Kept clients by ``"tenant_id:client_id"``, trusted only while ``live``."""
+
+    def __init__(self, engine):
+        self.pid = os.getpid()
+        self.engine = engine
+        self.live = False
+        self.generation = 0  # moves on with every forgetting
+        self._entries = {}  # key -> (read at, detached Client)
+        self._lock = threading.Lock()
+        self.listener = Listener(self)
+
+    def start(self):
+        """Listen from now on; stop when the engine is disposed (the app is shutting down)."""
+        event.listen(self.engine, "engine_disposed", lambda _engine: self.listener.stop())
+        self.listener.start()
+
+    def lookup(self, tenant, client_id):
+        """The kept client, or the database's answer (kept if nothing changed meanwhile)."""
+        key = f"{tenant.id}:{client_id}"
+        kept = self._entries.get(key)
+        if kept is not None and self.live and time.monotonic() - kept[0] < MAX_AGE:
+            return kept[1]
+        generation = self.generation
+        client = clients.query_client(tenant, client_id)
+        if client is None or not self.live:
+            return client
+        with self._lock:
+            if self.live and self.generation == generation:
+                if len(self._entries) >= MAX_ENTRIES:
+                    self._entries.clear()
+                db.session.expunge(client)  # read-only from here on, shared by threads
+                self._entries[key] = (time.monotonic(), client)
+        return client
+
+    def forget(self, key=None):
+        """Drop one client, or all of them (``None``)."""
+        with self._lock:
+            self.generation += 1
+            if key is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(key, None)
+
+    def set_live(self, live):
+        """Trust kept clients from now on, or stop; either way nothing kept so far stays."""
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+            self.live = live
+
+
+class Listener(threading.Thread):
+    """``LISTEN idp_clients`` on a connection of its own; reconnects until stopped."""
+
+    NAME = "idp-client-cache"
+
+    def __init__(self, cache):
+        super().__init__(name=self.NAME, daemon=True)
+        self.cache = cache
+        self._stopped = threading.Event()
+
+    def stop(self):
+        """Stop listening (the cache is no longer trusted)."""
+        self._stopped.set()
+        self.cache.set_live(False)
+
+    def run(self):
+        """Listen; on any failure distrust the cache, wait a little, and connect again."""
+        import psycopg
+
+        delay, failing = 0.5, False
+        while not self._stopped.is_set():
+            try:
+                with self._connect(psycopg) as connection:
+                    connection.execute(f"LISTEN {CHANNEL}")
+                    self.cache.set_live(True)
+                    if failing:
+                        log.warning("client cache: listening again; kept clients trusted")
+                    delay, failing = 0.5, False
+                    self._listen(connection)
+            except psycopg.Error as error:
+                self.cache.set_live(False)
+                if self._stopped.is_set():
+                    break  # the app shut down: its database may be gone
+                if not failing:
+                    log.warning(
+                        "client cache: lost %s (%s); clients are read from the database on "
+                        "every request until it is back",
+                        CHANNEL, error.__class__.__name__,
+                    )  # fmt: skip
+                failing = True
+            self._stopped.wait(delay)
+            delay = min(delay * 2, HEARTBEAT)
+        self.cache.set_live(False)
+
+    def _connect(self, psycopg):
+        cargs, cparams = self.cache.engine.dialect.create_connect_args(self.cache.engine.url)
+        cparams.pop("context", None)  # SQLAlchemy's adapters: not needed for LISTEN
+        keepalive = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2}
+        for name, value in {**keepalive, "keepalives_count": 3}.items():
+            cparams.setdefault(name, value)
+        cparams.setdefault("connect_timeout", 5)
+        cparams.setdefault("application_name", APPLICATION_NAME)  # in pg_stat_activity
+        return psycopg.connect(*cargs, autocommit=True, **cparams)
+
+    def _listen(self, connection):
+        while not self._stopped.is_set():
+            for note in connection.notifies(timeout=HEARTBEAT):
+                self.cache.forget(note.payload or None)
+            connection.execute("SELECT 1")  # a connection that died quietly raises here
