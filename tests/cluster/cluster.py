@@ -134,10 +134,12 @@ class Cluster:
         self.nodes.pop(name).stop()
 
     def sql(self, query, params=()):
-        """Rows of a query on the cluster's database (for what no endpoint shows)."""
+        """Rows of a query on the cluster's database (for what no endpoint shows), or the row
+        count of a change (committed: an operator's psql)."""
         url = self.database_url.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(url) as conn:
-            return conn.execute(query, params).fetchall()
+            cursor = conn.execute(query, params)
+            return cursor.fetchall() if cursor.description else cursor.rowcount
 
     def close(self):
         """Stop every node, the balancer, every client connection."""

@@ -7,6 +7,7 @@ keys folder; none of these tests would pass if a node kept any of it in its own 
 
 import hashlib
 import threading
+import uuid
 
 import pytest
 
@@ -14,6 +15,7 @@ from tests.cluster.cluster import PASSWORD
 from tests.cluster.cluster import REDIRECT_URI
 from tests.cluster.cluster import jwt_header
 from tests.cluster.nodes import NODE_HEADER
+from tests.cluster.nodes import wait_until
 from tests.helpers import callback_params
 from tests.helpers import phone_code
 from tests.integration.journey import step_of
@@ -184,3 +186,45 @@ def test_key_rotation_through_the_cli_reaches_both_nodes(cluster):
             assert cluster.introspect(node, token).json()["active"] is True
         # The retired key stays published, so what it signed is still good.
         assert cluster.introspect(node, old).json()["active"] is True
+
+
+def test_a_client_changed_on_one_node_stops_working_on_the_other(cluster):
+    """Each node keeps the clients it authenticated (``services.client_cache``) and forgets
+    one when PostgreSQL notifies a change: a secret replaced by an operator in psql, or a
+    client deleted through node a's registration endpoint, stops working on node b too —
+    within the notification's delivery, long before the cache's 60 s backstop."""
+    initial = cluster.cli("client", "initial-token", "--tenant", cluster.slug, "--json")
+    registered = cluster.call(
+        "POST", "a", "register",
+        headers={"Authorization": f"Bearer {initial['initial_access_token']}"},
+        json={"client_name": "Kept", "grant_types": ["client_credentials"], "redirect_uris": []},
+    )  # fmt: skip
+    assert registered.status_code == 201, registered.text
+    client = registered.json()
+
+    def token_status(node, secret):
+        auth = (client["client_id"], secret)
+        data = {"grant_type": "client_credentials"}
+        return cluster.call("POST", node, "token", data=data, auth=auth).status_code
+
+    def refused_everywhere(secret):
+        # Several requests per node: whichever worker answers has its own cache.
+        return all(token_status(node, secret) == 401 for node in ("a", "b") for _ in range(4))
+
+    for node in ("a", "b"):  # every worker has used (and kept) the client
+        assert [token_status(node, client["client_secret"]) for _ in range(8)] == [200] * 8
+
+    new_secret = "replaced-by-the-operator-" + uuid.uuid4().hex
+    cluster.sql(
+        "UPDATE clients SET secret_hash = %s WHERE client_id = %s",
+        (hashlib.sha256(new_secret.encode()).hexdigest(), client["client_id"]),
+    )
+    wait_until(lambda: refused_everywhere(client["client_secret"]), 10, "old secret refused")
+    assert token_status("b", new_secret) == 200
+
+    deleted = cluster.call(
+        "DELETE", "a", f"register/{client['client_id']}",
+        headers={"Authorization": f"Bearer {client['registration_access_token']}"},
+    )  # fmt: skip
+    assert deleted.status_code == 204, deleted.text
+    wait_until(lambda: refused_everywhere(new_secret), 10, "deleted client refused")
