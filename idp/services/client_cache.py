@@ -19,7 +19,7 @@ one listener thread on a connection of its own (``Listener``), started by the fi
 - This process's own changes (``clients.update_client``, ``delete_client``) are forgotten
   at once, without waiting for the notification.
 - As a last guard against a notification lost while the connection seemed alive (a silent
-  network partition: the listener's heartbeat and TCP keepalives end it within seconds), a
+  network partition: the listener's heartbeat and TCP timeouts end it within ~15 s), a
   kept client is read again after ``MAX_AGE`` seconds.
 
 Only Authlib's ``query_client`` hook (``server._query_client``) reads through here, and
@@ -44,6 +44,10 @@ MAX_AGE = 60.0  # seconds: the backstop, not the mechanism
 MAX_ENTRIES = 10_000  # clients kept per process; when full, all are forgotten
 HEARTBEAT = 5.0  # seconds between the listener's checks of its connection
 APPLICATION_NAME = "idp-client-cache"
+TRIGGER = "clients_changed"  # migration 0004
+TRIGGER_EXISTS = (
+    f"SELECT 1 FROM pg_trigger WHERE tgname = '{TRIGGER}' AND tgrelid = 'clients'::regclass"
+)
 
 log = logging.getLogger("idp.client_cache")
 
@@ -143,6 +147,7 @@ class Listener(threading.Thread):
         super().__init__(name=self.NAME, daemon=True)
         self.cache = cache
         self._stopped = threading.Event()
+        self._warned_trigger = False
 
     def stop(self):
         """Stop listening (the cache is no longer trusted)."""
@@ -158,6 +163,9 @@ class Listener(threading.Thread):
             try:
                 with self._connect(psycopg) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
+                    if not connection.execute(TRIGGER_EXISTS).fetchone():
+                        self._without_trigger()
+                        continue
                     self.cache.set_live(True)
                     if failing:
                         log.warning("client cache: listening again; kept clients trusted")
@@ -178,11 +186,24 @@ class Listener(threading.Thread):
             delay = min(delay * 2, HEARTBEAT)
         self.cache.set_live(False)
 
+    def _without_trigger(self):
+        """Nothing would notify (the schema predates migration 0004, or the trigger was
+        dropped): keep nothing, say so once, and look again in a minute."""
+        if not self._warned_trigger:
+            log.warning(
+                "client cache: no %s trigger on clients (run `idp init`); clients are read "
+                "from the database on every request", TRIGGER,
+            )  # fmt: skip
+            self._warned_trigger = True
+        self._stopped.wait(MAX_AGE)
+
     def _connect(self, psycopg):
         cargs, cparams = self.cache.engine.dialect.create_connect_args(self.cache.engine.url)
         cparams.pop("context", None)  # SQLAlchemy's adapters: not needed for LISTEN
+        # A peer gone without a word: keepalives find it while idle, the user timeout (ms)
+        # while the heartbeat waits for an answer; either ends the connection in ~15 s.
         keepalive = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2}
-        for name, value in {**keepalive, "keepalives_count": 3}.items():
+        for name, value in {**keepalive, "keepalives_count": 3, "tcp_user_timeout": 10_000}.items():
             cparams.setdefault(name, value)
         cparams.setdefault("connect_timeout", 5)
         cparams.setdefault("application_name", APPLICATION_NAME)  # in pg_stat_activity

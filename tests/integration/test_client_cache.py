@@ -163,3 +163,28 @@ def test_while_it_cannot_listen_every_lookup_reads_the_database(kept, monkeypatc
     assert any("client cache: lost idp_clients" in r.getMessage() for r in caplog.records)
     monkeypatch.undo()
     kept.warm()  # back by itself once it can connect
+
+
+def test_without_the_trigger_nothing_is_kept(kept, monkeypatch, caplog):
+    """A schema without migration 0004's trigger (nodes started before ``idp init``) would
+    never notify: the cache then keeps nothing, and says so."""
+    kept.warm()
+    monkeypatch.setattr(client_cache, "MAX_AGE", 0.2)  # how soon the listener looks again
+    kept.elsewhere("DROP TRIGGER clients_changed ON clients")
+    try:
+        with caplog.at_level(logging.WARNING, logger="idp.client_cache"):
+            kept._activity(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s"
+            )
+            def said():
+                return any("no clients_changed trigger" in r.getMessage() for r in caplog.records)
+
+            wait_until(said, 10, "the listener finds no trigger")
+            assert [kept.token() for _ in range(3)] == [(200, 1)] * 3
+    finally:
+        kept.elsewhere(
+            "CREATE TRIGGER clients_changed AFTER UPDATE OR DELETE ON clients "
+            "FOR EACH ROW EXECUTE FUNCTION idp_client_changed()"
+        )
+    kept.warm()  # the trigger is back: kept again
