@@ -1,4 +1,4 @@
-"""Where idp's time goes per request: py-spy on the gunicorn workers under wrk's load, and
+"""Where idp's time goes per request: py-spy on idp's workers under wrk's load, and
 the database round trips of one request of each kind.
 
     .venv/bin/python bench/profiling.py [--workers sync:3] [--seconds 8] [ENDPOINT ...]
@@ -48,6 +48,7 @@ CATEGORIES = (
     ("Flask / Werkzeug", ("flask/", "werkzeug/")),
     ("idp code", ("idp/",)),
     ("gunicorn (HTTP parsing, socket I/O, access log)", ("gunicorn/",)),
+    ("granian (its Python side of the WSGI call)", ("granian/",)),
 )
 OTHER = "other (stdlib: json, logging, hashlib, …)"
 # Innermost frame in psycopg: sending a query, waiting for PostgreSQL's answer (in C, under
@@ -55,7 +56,9 @@ OTHER = "other (stdlib: json, logging, hashlib, …)"
 # right after a send, while the backend runs, so this is the whole round trip's cost.
 WAITING = "psycopg/"
 WAIT = "PostgreSQL round trips (psycopg send/wait/receive)"
-IN_REQUEST = ("handle_request", "handle (gunicorn")
+# A request's outermost Python frame: gunicorn's handler, or (granian, whose HTTP layer is
+# Rust) idp's outermost WSGI layer, which every request passes.
+IN_REQUEST = ("handle_request", "handle (gunicorn", "__call__ (idp/web.py")
 ROLES = (
     "idp workers",
     "PostgreSQL backends of the database",
@@ -161,7 +164,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("endpoints", nargs="*", default=list(ENDPOINTS))
     parser.add_argument(
-        "--workers", default="sync:2", help="sync:N or gthread:NxT (its stacks are gunicorn's)"
+        "--workers", default="granian:2x1", help="as run.py: sync:N, gthread:NxT, granian:NxT"
     )
     parser.add_argument("--seconds", type=int, default=8)
     args = parser.parse_args()
