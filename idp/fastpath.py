@@ -47,10 +47,16 @@ class ConstantDocuments:
     """WSGI middleware serving discovery and JWKS for known tenants."""
 
     def __init__(self, wsgi_app, flask_app):
+        from idp.web import security_headers
+
         self.wsgi_app = wsgi_app
         self.flask_app = flask_app
         self.config = flask_app.config  # read per request: tests and tools may change it
-        self._headers = (None, ())  # (public URL, headers for it)
+        # Once, as web.install_security_headers does for Flask's answers: theirs (discovery's
+        # caching and CORS), then the security headers (HSTS when the public URL is HTTPS).
+        own = {name for name, _ in DOCUMENT_HEADERS}
+        rest = (h for h in security_headers(flask_app.config["PUBLIC_URL"]) if h[0] not in own)
+        self.static_headers = DOCUMENT_HEADERS + tuple(rest)
 
     def __call__(self, environ, start_response):
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
@@ -75,25 +81,13 @@ class ConstantDocuments:
 
     def _answer(self, environ, start_response, body, etag, content_type):
         quoted = f'"{etag}"'
-        headers = [("ETag", quoted), *self._static_headers()]
+        headers = [("ETag", quoted), *self.static_headers]
         if quoted in environ.get("HTTP_IF_NONE_MATCH", ""):
             start_response("304 Not Modified", headers)
             return [b""]
         headers += [("Content-Type", content_type), ("Content-Length", str(len(body)))]
         start_response("200 OK", headers)
         return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
-
-    def _static_headers(self):
-        """The headers Flask's views would send: theirs, then ``web.security_headers``
-        (HSTS when the public URL is HTTPS), computed again only when that URL changes."""
-        public_url = self.config["PUBLIC_URL"]
-        if self._headers[0] != public_url:
-            from idp.web import security_headers
-
-            own = {name for name, _ in DOCUMENT_HEADERS}
-            rest = tuple(h for h in security_headers(public_url) if h[0] not in own)
-            self._headers = (public_url, DOCUMENT_HEADERS + rest)
-        return self._headers[1]
 
     def _is_tenant(self, slug):
         """Known to the tenant cache; unknown slugs always ask Flask (and the DB)."""

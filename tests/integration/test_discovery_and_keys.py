@@ -5,6 +5,7 @@ import os
 import stat
 from urllib.parse import urlsplit
 
+import pytest
 import requests
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from authlib.oidc.discovery import OpenIDProviderMetadata
@@ -14,6 +15,7 @@ from joserfc.jwk import KeySet
 from werkzeug.test import Client
 
 from idp.services import keys
+from tests.conftest import make_app
 from tests.integration.realm import Realm
 
 
@@ -53,9 +55,11 @@ def test_discovery_and_jwks_are_cacheable_with_etag(realm):
         assert again.status_code == 304
 
 
-def test_the_fast_path_sends_what_flask_would(realm, app, monkeypatch):
+@pytest.mark.parametrize("public_url", ["http://127.0.0.1:5000", "https://idp.example"])
+def test_the_fast_path_sends_what_flask_would(realm, tmp_path_factory, database, public_url):
     """Discovery and JWKS come from ``fastpath.ConstantDocuments``, in front of Flask: the
-    same bytes and security headers as Flask's own views, and HSTS once served over HTTPS."""
+    same bytes and security headers as Flask's own views, HSTS included over HTTPS."""
+    app = make_app(tmp_path_factory, database, PUBLIC_URL=public_url)  # its own keys
     tenant_path = urlsplit(realm.issuer).path
     served = app.test_client()
     flask_only = Client(functools.partial(Flask.wsgi_app, app))  # no middleware
@@ -64,13 +68,12 @@ def test_the_fast_path_sends_what_flask_would(realm, app, monkeypatch):
         assert fast.status_code == flask.status_code == 200
         assert fast.data == flask.data
         assert fast.headers["X-Frame-Options"] == "DENY"
+        hsts = fast.headers.get("Strict-Transport-Security", "")
+        assert hsts.startswith("max-age=") == public_url.startswith("https://")
         for name in ("Cache-Control", "Access-Control-Allow-Origin", "Content-Type", "ETag",
                      "Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy",
                      "X-Frame-Options", "Strict-Transport-Security"):  # fmt: skip
             assert fast.headers.get(name) == flask.headers.get(name), name
-    monkeypatch.setitem(app.config, "PUBLIC_URL", "https://idp.example")
-    secure = served.get(tenant_path + "/jwks")
-    assert secure.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
 def test_jwks_publishes_public_keys_with_thumbprint_kids(realm):
