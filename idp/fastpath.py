@@ -206,7 +206,7 @@ class ClientEndpoints:
             return self.wsgi_app(environ, start_response)
         match = CLIENT_ENDPOINT.match(environ.get("PATH_INFO", ""))
         length = environ.get("CONTENT_LENGTH") or ""
-        if match is None or not length.isdigit() or int(length) > self.MAX_BODY:
+        if match is None or not length.isdecimal() or int(length) > self.MAX_BODY:
             return self.wsgi_app(environ, start_response)
         tenant = tenants.kept_tenant(self.flask_app, match.group("slug"))
         if tenant is None:

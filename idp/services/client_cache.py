@@ -117,7 +117,8 @@ class ClientCache:
             if self.live and self.generation == generation:
                 if len(self._entries) >= MAX_ENTRIES:
                     self._entries.clear()
-                db.session.expunge(client)  # read-only from here on, shared by threads
+                if client in db.session:  # not if this request kept it once already
+                    db.session.expunge(client)  # read-only from here on, shared by threads
                 self._entries[key] = (time.monotonic(), client)
         return client
 

@@ -188,3 +188,16 @@ def test_without_the_trigger_nothing_is_kept(kept, monkeypatch, caplog):
             "FOR EACH ROW EXECUTE FUNCTION idp_client_changed()"
         )
     kept.warm()  # the trigger is back: kept again
+
+
+def test_a_change_notified_mid_request_does_not_break_it(kept, app):
+    """The authorization endpoint looks its client up several times in one request; a
+    notification in between makes the next lookup read again, and that is no error."""
+    kept.warm()
+    cache = app.extensions["idp.client_cache"]
+    with app.test_request_context():
+        tenant = tenants.query_tenant(kept.tenant.slug)
+        cache.forget()  # a notification: nothing kept
+        first = client_cache.query_client(tenant, kept.client_id)
+        cache.forget()  # another, before the request looks again
+        assert client_cache.query_client(tenant, kept.client_id) is first
