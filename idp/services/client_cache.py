@@ -110,15 +110,14 @@ class ClientCache:
         if kept is not None and self.live and time.monotonic() - kept[0] < MAX_AGE:
             return kept[1]
         generation = self.generation
-        client = clients.query_client(tenant, client_id)
+        client = clients.read_client(tenant, client_id)  # now, not what this request read
         if client is None or not self.live:
             return client
         with self._lock:
             if self.live and self.generation == generation:
                 if len(self._entries) >= MAX_ENTRIES:
                     self._entries.clear()
-                if client in db.session:  # not if this request kept it once already
-                    db.session.expunge(client)  # read-only from here on, shared by threads
+                db.session.expunge(client)  # read-only from here on, shared by threads
                 self._entries[key] = (time.monotonic(), client)
         return client
 

@@ -165,21 +165,33 @@ def query_client(tenant, client_id):
     if not client_id or len(client_id) > 64:
         return None
     seen = _request_memo()
-    key = (tenant.id, client_id)
-    if seen is not None and key in seen:
-        return seen[key]
+    if seen is not None and (tenant.id, client_id) in seen:
+        return seen[(tenant.id, client_id)]
+    return read_client(tenant, client_id)
+
+
+def read_client(tenant, client_id):
+    """The client as the database has it now, even if this request read it before (its
+    loaded object is refreshed); remembered for the rest of the request like
+    ``query_client``'s. What ``client_cache`` keeps comes from here."""
+    if not client_id or len(client_id) > 64:
+        return None
     client = db.session.execute(
         _BY_CLIENT_ID, {"tenant_id": tenant.id, "client_id": client_id}
     ).scalar_one_or_none()
+    seen = _request_memo()
     if seen is not None and client is not None:
-        seen[key] = client
+        seen[(tenant.id, client_id)] = client
     return client
 
 
 # Built once: every token, introspection and authorization request looks its client up, and
-# building the statement (and its cache key) anew each time was a tenth of the lookup.
-_BY_CLIENT_ID = select(Client).where(
-    Client.tenant_id == bindparam("tenant_id"), Client.client_id == bindparam("client_id")
+# building the statement (and its cache key) anew each time was a tenth of the lookup. The
+# rows overwrite what an object already loaded holds (``read_client``: now, not then).
+_BY_CLIENT_ID = (
+    select(Client)
+    .where(Client.tenant_id == bindparam("tenant_id"), Client.client_id == bindparam("client_id"))
+    .execution_options(populate_existing=True)
 )
 
 

@@ -200,4 +200,25 @@ def test_a_change_notified_mid_request_does_not_break_it(kept, app):
         cache.forget()  # a notification: nothing kept
         first = client_cache.query_client(tenant, kept.client_id)
         cache.forget()  # another, before the request looks again
-        assert client_cache.query_client(tenant, kept.client_id) is first
+        again = client_cache.query_client(tenant, kept.client_id)  # read again: no error
+        assert again.client_id == first.client_id == kept.client_id
+
+
+def test_what_a_request_read_before_a_change_is_not_what_gets_kept(kept, app):
+    """A request that read the client, then sees the change notified, keeps the new row."""
+    kept.warm()
+    cache = app.extensions["idp.client_cache"]
+    with app.test_request_context():
+        tenant = tenants.query_tenant(kept.tenant.slug)
+        cache.forget()
+        clients.query_client(tenant, kept.client_id)  # this request's own read, then:
+        notified = cache.generation
+        kept.elsewhere(
+            "UPDATE clients SET secret_hash = %s WHERE client_id = %s",
+            hash_secret("changed-mid-request"), kept.client_id,
+        )  # fmt: skip
+        wait_until(lambda: cache.generation > notified, 10, "the change notified")
+        kept_now = client_cache.query_client(tenant, kept.client_id)
+        assert kept_now.secret_hash == hash_secret("changed-mid-request")
+    assert kept.token()[0] == 401
+    assert kept.token("changed-mid-request") == (200, 0)  # kept, and the new one

@@ -182,7 +182,7 @@ def test_a_database_outage_on_the_fast_path_is_a_503(paths, monkeypatch):
     def refused(*args, **kwargs):
         raise OperationalError("connect", {}, PsycopgOperationalError("connection refused"))
 
-    monkeypatch.setattr("idp.services.clients.query_client", refused)
+    monkeypatch.setattr("idp.services.tokens.save_token", refused)  # the token's INSERT
     answer = paths.served.post(
         paths.url("token"), data={"grant_type": "client_credentials"}, headers=paths.basic()
     )
@@ -194,7 +194,7 @@ def test_a_bug_on_the_fast_path_is_a_json_500_and_a_log_line(paths, monkeypatch,
     def broken(*args, **kwargs):
         raise KeyError("a bug")
 
-    monkeypatch.setattr("idp.services.clients.query_client", broken)
+    monkeypatch.setattr("idp.oidc.server.find_presented_token", broken)
     with caplog.at_level(logging.ERROR, logger="idp.errors"):
         answer = paths.served.post(
             paths.url("introspect"), data={"token": "x"}, headers=paths.basic()
