@@ -26,7 +26,7 @@ class Client(db.Model):
     __table_args__ = (UniqueConstraint("tenant_id", "client_id", name="uq_clients_tenant_client"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    tenant_id: Mapped[int] = tenant_fk()
+    tenant_id: Mapped[int] = tenant_fk(index=False)  # uq_clients_tenant_client leads with it
     client_id: Mapped[str] = mapped_column(String(64))
     secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     name: Mapped[str] = mapped_column(String(200))

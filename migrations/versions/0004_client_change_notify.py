@@ -1,9 +1,14 @@
-"""client change notifications: NOTIFY idp_clients on every UPDATE and DELETE of a client
+"""client change notifications: NOTIFY idp_clients on every UPDATE and DELETE of a client;
+no ix_clients_tenant_id
 
 Each process keeps the clients it authenticated (idp.services.client_cache) and forgets one
 when PostgreSQL delivers this notification, sent when the changing transaction commits. A
 trigger, not application code, so that every change counts: the services', a cascade's, an
 operator's in psql. Nothing on SQLite, where nothing is cached.
+
+The single-column index on clients.tenant_id goes: uq_clients_tenant_client starts with
+that column and serves the same queries, and with both, PostgreSQL read a client through
+the tenant's index (filtering all its clients) on a table it had not analysed yet.
 
 Revision ID: c41e7a2d9b13
 Revises: 82d69743189e
@@ -21,6 +26,8 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('clients', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_clients_tenant_id'))
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(
@@ -48,8 +55,9 @@ def upgrade():
 
 
 def downgrade():
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute("DROP TRIGGER IF EXISTS clients_truncated ON clients")
-    op.execute("DROP TRIGGER IF EXISTS clients_changed ON clients")
-    op.execute("DROP FUNCTION IF EXISTS idp_client_changed()")
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS clients_truncated ON clients")
+        op.execute("DROP TRIGGER IF EXISTS clients_changed ON clients")
+        op.execute("DROP FUNCTION IF EXISTS idp_client_changed()")
+    with op.batch_alter_table('clients', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_clients_tenant_id'), ['tenant_id'], unique=False)

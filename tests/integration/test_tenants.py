@@ -2,6 +2,8 @@
 
 import requests
 
+from idp.services import clients
+from idp.services import tenants
 from tests.helpers import Browser
 from tests.integration.realm import REDIRECT_URI
 from tests.integration.realm import Realm
@@ -66,6 +68,36 @@ def test_tokens_of_one_tenant_are_worthless_at_another(realm, factory, server):
         timeout=10,
     ).json()
     assert body == {"active": False}
+
+
+def test_codes_and_refresh_tokens_of_one_tenant_are_unknown_at_another(realm, factory, server, app):
+    """Even to a client of the same id there: codes and refresh tokens are found by their
+    unique hash alone (see tokens._CODE_AND_USER), and the tenant is checked on the row."""
+    other = other_tenant_view(realm, factory, server)
+    with app.app_context():
+        _, secret = clients.create_client(
+            tenants.query_tenant(other.tenant.slug), "Same id", {
+                "redirect_uris": [REDIRECT_URI],
+                "grant_types": ["authorization_code", "refresh_token"],
+            }, first_party=True, client_id=realm.client_id,
+        )  # fmt: skip
+    twin = (realm.client_id, secret)
+    result, _, verifier = realm.sign_in()
+    code = {"grant_type": "authorization_code", "code": result["code"],
+            "redirect_uri": REDIRECT_URI, "code_verifier": verifier}  # fmt: skip
+    elsewhere = requests.post(f"{other.issuer}/token", data=code, auth=twin, timeout=10)
+    assert elsewhere.status_code == 400 and elsewhere.json()["error"] == "invalid_grant"
+    issued = realm.redeem(result["code"], verifier)  # still good where it was issued
+    assert issued.status_code == 200, issued.text
+    refresh = issued.json()["refresh_token"]
+    data = {"grant_type": "refresh_token", "refresh_token": refresh}
+    elsewhere = requests.post(f"{other.issuer}/token", data=data, auth=twin, timeout=10)
+    assert elsewhere.status_code == 400 and elsewhere.json()["error"] == "invalid_grant"
+    looked_up = requests.post(
+        f"{other.issuer}/introspect", data={"token": refresh}, auth=twin, timeout=10
+    )
+    assert looked_up.json() == {"active": False}
+    assert realm.token(grant_type="refresh_token", refresh_token=refresh).status_code == 200
 
 
 def test_unknown_tenant_is_a_404_page(server):
