@@ -219,6 +219,8 @@ class ClientEndpoints:
         from psycopg import Error as PsycopgError
         from sqlalchemy.exc import SQLAlchemyError
 
+        from idp.web import add_security_headers
+
         app = self.flask_app
         with app.app_context():
             g.tenant = tenant
@@ -232,7 +234,4 @@ class ClientEndpoints:
                 response = app.response_class(
                     json.dumps(SERVER_ERROR), status=500, content_type="application/json"
                 )
-        headers = response.headers
-        for name, value in self.security_headers:
-            headers.setdefault(name, value)
-        return response
+        return add_security_headers(response, self.security_headers)

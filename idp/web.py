@@ -37,16 +37,21 @@ def security_headers(public_url):
     return tuple(headers)
 
 
+def add_security_headers(response, defaults):
+    """``defaults`` (``security_headers``) on a response, but for those it set itself."""
+    headers = response.headers
+    for name, value in defaults:
+        headers.setdefault(name, value)
+    return response
+
+
 def install_security_headers(app):
     """``security_headers`` on every Flask response (the fast paths add their own)."""
     defaults = security_headers(app.config["PUBLIC_URL"])
 
     @app.after_request
     def add_headers(response):
-        headers = response.headers
-        for name, value in defaults:
-            headers.setdefault(name, value)
-        return response
+        return add_security_headers(response, defaults)
 
 
 # Per-IP limits on every endpoint where something can be guessed or flooded; the

@@ -5,6 +5,7 @@ token included), so the journey is driven exactly as a person's browser would.
 """
 
 import base64
+import functools
 import hashlib
 import secrets
 import threading
@@ -16,6 +17,20 @@ from urllib.parse import urlsplit
 import pyotp
 import requests
 from werkzeug.serving import make_server
+
+
+def count_view_calls(app, monkeypatch, endpoint):
+    """A list that grows by one each time Flask runs ``endpoint``'s view (the fast paths'
+    tests: what they serve must not reach it)."""
+    view, calls = app.view_functions[endpoint], []
+
+    @functools.wraps(view)  # the same name: still exempt from CSRF
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return view(*args, **kwargs)
+
+    monkeypatch.setitem(app.view_functions, endpoint, counted)
+    return calls
 
 
 class LiveServer:

@@ -20,6 +20,8 @@ from psycopg import OperationalError as PsycopgOperationalError
 from sqlalchemy.exc import OperationalError
 from werkzeug.test import Client
 
+from tests.helpers import count_view_calls
+
 HEADERS = (
     "Cache-Control", "Pragma", "Content-Type", "WWW-Authenticate", "Content-Security-Policy",
     "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options",
@@ -162,14 +164,7 @@ def _assertion(paths, key, endpoint):
 def test_a_query_string_goes_to_flask(paths, app, monkeypatch):
     """The point of the fast path is that Flask's view is not run; a query string (which
     Flask's ``request.values`` merges into the parameters) is left to it."""
-    view, calls = app.view_functions["oidc.token"], []
-
-    @functools.wraps(view)  # the same name: still exempt from CSRF
-    def counted():
-        calls.append(1)
-        return view()
-
-    monkeypatch.setitem(app.view_functions, "oidc.token", counted)
+    calls = count_view_calls(app, monkeypatch, "oidc.token")
     paths.token()
     assert calls == []
     answer = paths.served.post(

@@ -5,7 +5,6 @@ through Flask's view. Both must say the same thing, with the same headers, and a
 the fast path must be a clean JSON answer, never a stack trace.
 """
 
-import functools
 import logging
 
 import requests
@@ -13,6 +12,7 @@ from psycopg import OperationalError as PsycopgOperationalError
 from sqlalchemy.exc import OperationalError
 
 from idp.extensions import db
+from tests.helpers import count_view_calls
 
 HEADERS = (
     "Cache-Control", "Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy",
@@ -112,14 +112,7 @@ def test_a_bug_on_the_fast_path_is_a_json_500_and_a_log_line(realm, app, monkeyp
 def test_a_bearer_get_is_answered_in_front_of_flask(realm, app, monkeypatch):
     """The point of the fast path: Flask's view (and its request machinery) is not run."""
     access_token = realm.tokens()["access_token"]
-    view, calls = app.view_functions["oidc.userinfo"], []
-
-    @functools.wraps(view)  # the same name: still exempt from CSRF
-    def counted():
-        calls.append(1)
-        return view()
-
-    monkeypatch.setitem(app.view_functions, "oidc.userinfo", counted)
+    calls = count_view_calls(app, monkeypatch, "oidc.userinfo")
     assert realm.userinfo(access_token).status_code == 200
     assert calls == []
     posted = requests.post(
