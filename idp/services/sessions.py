@@ -8,6 +8,7 @@ import hashlib
 import secrets
 import time
 
+from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -44,12 +45,11 @@ def load_session(tenant, secret, config):
     """The live session behind a cookie value, touching its idle clock; None if over."""
     if not secret or len(secret) > 100:
         return None
-    stmt = select(SsoSession).where(
-        SsoSession.tenant_id == tenant.id, SsoSession.secret_hash == _hash(secret)
-    )
-    row = db.session.execute(stmt).scalar_one_or_none()
+    row = db.session.execute(_BY_SECRET_HASH, {"secret_hash": _hash(secret)}).scalar_one_or_none()
     now = int(time.time())
-    if row is None or row.ended_at is not None or row.expires_at <= now:
+    if row is None or row.tenant_id != tenant.id:
+        return None  # another tenant's session: none here
+    if row.ended_at is not None or row.expires_at <= now:
         return None
     if row.last_seen_at + config["SESSION_IDLE_TTL"] <= now:
         return None
@@ -57,6 +57,11 @@ def load_session(tenant, secret, config):
         row.last_seen_at = now
         db.session.commit()
     return row
+
+
+# By its unique column only, the tenant checked on the row: see tokens._CODE_AND_USER (every
+# /authorize of a signed-in user reads it).
+_BY_SECRET_HASH = select(SsoSession).where(SsoSession.secret_hash == bindparam("secret_hash"))
 
 
 def end_session(row):

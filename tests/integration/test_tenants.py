@@ -3,7 +3,9 @@
 import requests
 
 from idp.services import clients
+from idp.services import sessions
 from idp.services import tenants
+from idp.services import users
 from tests.helpers import Browser
 from tests.integration.realm import REDIRECT_URI
 from tests.integration.realm import Realm
@@ -47,6 +49,19 @@ def test_session_of_one_tenant_does_not_apply_to_another(realm, factory, server)
     other = other_tenant_view(realm, factory, server)
     other.client_id, other.client_secret = factory.client(other.tenant)
     expect_error_redirect(authorize_silently(other, prompt="none"), "login_required")
+
+
+def test_a_session_cookie_value_of_one_tenant_is_unknown_at_another(realm, factory, app):
+    """Whatever cookie carries it: sessions are found by their secret's hash alone (see
+    sessions._BY_SECRET_HASH), and the tenant is checked on the row."""
+    other = factory.tenant()
+    with app.app_context():
+        here = tenants.query_tenant(realm.tenant.slug)
+        user = users.find_user_by_email(here, realm.email)
+        _, secret = sessions.create_session(here, user, ["pwd"], None, app.config)
+        assert sessions.load_session(here, secret, app.config) is not None
+        elsewhere = tenants.query_tenant(other.slug)
+        assert sessions.load_session(elsewhere, secret, app.config) is None
 
 
 def test_tokens_of_one_tenant_are_worthless_at_another(realm, factory, server):
