@@ -103,11 +103,11 @@ def _requests(target, ctx, key):
     return [("POST", p["introspection"], basic, f"token={token}")] * 2
 
 
-def _steady(app, client, target):
+def _steady(app, client, target, ctx):
     """Wait (up to 10 s) until the client cache trusts what it keeps, as in a served node
     after its first request: otherwise the counted request would read its client."""
-    basic = {"Authorization": target.basic, "Content-Type": FORM}
-    client.post(target.paths["token"], headers=basic, data="grant_type=client_credentials")
+    method, path, headers, body = _requests(target, ctx, "client_credentials")[0]
+    client.open(path, method=method, headers=headers, data=body)  # starts the listener
     deadline = time.monotonic() + 10
     cache = app.extensions.get("idp.client_cache")
     while cache is not None and not cache.live and time.monotonic() < deadline:
@@ -127,7 +127,7 @@ def count(idp, target, ctx, keys):
         with app.app_context():
             tally = Tally(db.engine, pre_ping)
         client, found = app.test_client(), {}
-        _steady(app, client, target)
+        _steady(app, client, target, ctx)
         for key in keys:
             for i, (method, path, headers, body) in enumerate(_requests(target, ctx, key)):
                 tally.reset()
