@@ -2,6 +2,7 @@
 
 import os
 
+from design_floors import WORK
 from endpoints import ENDPOINTS
 from signin import floor_rate
 
@@ -107,6 +108,36 @@ the load generator, which shares the same cores. The password hash is {100 * sha
 idp's cost of a sign-in: {verdict}."""
 
 
+def design_floor_table(idp, node, floors):
+    """Each token endpoint against the floor of its own work (bench/design_floors.py)."""
+    if not floors:
+        return "Not measured."
+    rows = [
+        "| endpoint | its own work | floor req/s | idp / floor | oidc-provider / floor |",
+        "|---|---|--:|--:|--:|",
+    ]
+    out_of_reach = []
+    for key, (rate, processes) in floors.items():
+        a, b = idp.get(key), node.get(key)
+        if a is None or b is None:
+            continue
+        rows.append(
+            f"| {ENDPOINTS[key].label} | {WORK[key]} | {rate:,.0f} ({processes} processes) "
+            f"| {a.rps / rate:.2f} | {b.rps / rate:.2f} |"
+        )
+        if b.rps > rate:
+            out_of_reach.append(ENDPOINTS[key].label)
+    verdict = (
+        "oidc-provider answers faster than that floor for: "
+        + ", ".join(out_of_reach)
+        + ". There idp's design (a JWT signed per access token, every grant a durable row,"
+        " driven from Python) cannot match it on this machine, even with no web stack at all."
+        if out_of_reach
+        else "oidc-provider stays under every floor: each target is reachable in principle."
+    )
+    return "\n".join(rows) + "\n\n" + verdict
+
+
 def sweep_table(sweep, chosen):
     """Every worker model tried, its rate per endpoint and its score."""
     keys = list(next(iter(sweep.values()))["results"])
@@ -192,6 +223,15 @@ endpoint; the best score serves the comparison above.
 
 ## Peak RSS (VmHWM) after the runs
 {_kv_table(("process", "peak RSS"), rss)}
+
+## Each token endpoint's floor: its own work and nothing else
+What a request must do in idp's design: its signatures or verification (joserfc) and idp's
+own statements (compiled from idp/services/tokens.py, run with psycopg in autocommit on
+this database, each write's WAL flush included), in a bare loop with no HTTP, no Flask, no
+Authlib and no ORM: one process per core and two per core, the better rate. A ratio
+idp / floor of 1 would mean that every cycle went to signatures and database work.
+
+{design_floor_table(r["idp"], r["node"], r.get("design_floors"))}
 
 ## Floors on this machine (one core; PostgreSQL: one connection, nothing else running on it)
 {_kv_table(("operation", "per second"), floors)}

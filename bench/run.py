@@ -3,7 +3,8 @@
 1. crypto floors (one core);  2. a fresh PostgreSQL database, tenant/client/user through
 the idp CLI;  3. a short sweep of server and worker models (granian, gunicorn), the best
 one kept;  4. idp, then oidc-provider, every endpoint 3 runs, then idp's returning-user
-sign-in 3 runs (bench/signin.py);  5. one table, printed and written to
+sign-in 3 runs (bench/signin.py);  5. each token endpoint's floor, its own signatures and
+SQL in a bare loop (bench/design_floors.py);  6. one table, printed and written to
 ``bench/results/<UTC timestamp>.md`` and ``bench/results/latest.md``.
 """
 
@@ -17,6 +18,7 @@ from datetime import UTC
 from datetime import datetime
 from pathlib import Path
 
+from design_floors import design_floors
 from endpoints import ENDPOINTS
 from endpoints import Context
 from endpoints import measure
@@ -163,6 +165,8 @@ def run(args):
         config = next(c for c in configs if c.name == chosen)
         log(f"idp ({chosen}) and oidc-provider, interleaved: every endpoint, {args.runs} runs …")
         record = comparison_phase(idp, target, ctx, config, args.runs, args.seconds)
+        log("each token endpoint's own work in a bare loop (bench/design_floors.py) …")
+        record["design_floors"] = design_floors(db.url.replace("+psycopg", ""), log)
         machine = describe(db.version())
     return record | {
         "timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
