@@ -62,7 +62,7 @@ def _statements():
         "insert": sql(tokens._INSERT_TOKEN, list(tokens._TOKEN_FIELDS)),
         "code": sql(tokens._CODE_AND_USER),
         "refresh": sql(tokens._REFRESH_AND_USER),
-        "jti": sql(tokens._BY_JTI),
+        "jti": sql(tokens._BY_JTI.statement),
         "claim_code": sql(tokens._CLAIMING_INSERT["code"]),
         "claim_refresh": sql(tokens._CLAIMING_INSERT["refresh"]),
     }

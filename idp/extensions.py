@@ -112,6 +112,18 @@ def when_committed(action):
         action()
 
 
+@contextlib.contextmanager
+def autocommit_connection():
+    """A pooled connection in autocommit, outside the request's ORM session.
+
+    For the reads of a request that writes nothing through the session (userinfo,
+    introspection): checking a session's connection out and closing the session at
+    teardown were a fifth of an introspection's Python calls, for one SELECT.
+    """
+    with db.engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def statements_without_transaction():
     """Run this request's statements in autocommit: each is a transaction of its own.
 

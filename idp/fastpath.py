@@ -145,13 +145,12 @@ class BearerUserInfo:
         from psycopg import Error as PsycopgError
         from sqlalchemy.exc import SQLAlchemyError
 
-        from idp.extensions import db
+        from idp.extensions import autocommit_connection
         from idp.oidc.userinfo import userinfo_answer
 
         with self.flask_app.app_context():
             try:
-                with db.engine.connect() as connection:
-                    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+                with autocommit_connection() as connection:
                     status, body, headers = userinfo_answer(tenant, value, connection)
             except (SQLAlchemyError, PsycopgError):
                 raise

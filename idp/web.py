@@ -38,10 +38,14 @@ def security_headers(public_url):
 
 
 def add_security_headers(response, defaults):
-    """``defaults`` (``security_headers``) on a response, but for those it set itself."""
+    """``defaults`` (``security_headers``) on a response, but for those it set itself.
+
+    One pass over the response's headers, not one per default (``Headers.setdefault``
+    scans the whole list, lower-casing every name, each time).
+    """
     headers = response.headers
-    for name, value in defaults:
-        headers.setdefault(name, value)
+    present = {name.lower() for name, _ in headers.items()}
+    headers.extend([(name, value) for name, value in defaults if name.lower() not in present])
     return response
 
 

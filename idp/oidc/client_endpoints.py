@@ -10,6 +10,7 @@ the checks — is the one Authlib server (``idp.oidc.server``) either way.
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from flask import g
 
+from idp.extensions import autocommit_connection
 from idp.extensions import statements_without_transaction
 from idp.oidc.server import authorization_server
 from idp.services import tokens
@@ -47,11 +48,14 @@ def _token_error(error, description):
 
 
 def introspection_response(http_request):
-    """RFC 7662 (a private_key_jwt assertion's ``jti`` is still recorded, in autocommit)."""
-    statements_without_transaction()
-    return authorization_server.create_endpoint_response(
-        "introspection", _oauth2_request(http_request)
-    )
+    """RFC 7662. The presented token is read on a connection of its own
+    (``g.token_reads``), not through the ORM session, which only a ``private_key_jwt``
+    client's assertion then uses (its ``jti`` is recorded and committed)."""
+    with autocommit_connection() as connection:
+        g.token_reads = connection
+        return authorization_server.create_endpoint_response(
+            "introspection", _oauth2_request(http_request)
+        )
 
 
 def revocation_response(http_request):

@@ -24,6 +24,7 @@ from idp.models import AuthorizationCode
 from idp.models import Token
 from idp.models import User
 from idp.services import audit
+from idp.services.direct_reads import DirectRead
 from idp.services.keys import load_keyring
 from idp.services.users import keep_user
 
@@ -308,8 +309,11 @@ _LOOKUP_COLUMNS = (
     User.access_expires_at.label("user_access_expires_at"),
 )  # fmt: skip
 _LOOKUP = select(*_LOOKUP_COLUMNS).outerjoin(User, User.id == Token.user_id)
-_BY_JTI = _LOOKUP.where(Token.jti == bindparam("key"))  # unique columns only: _CODE_AND_USER
-_BY_REFRESH_HASH = _LOOKUP.where(Token.refresh_hash == bindparam("key"))
+# By unique columns only (see _CODE_AND_USER); run on psycopg directly (``direct_reads``).
+_BY_JTI = DirectRead(_LOOKUP.where(Token.jti == bindparam("key")), "TokenByJti")
+_BY_REFRESH_HASH = DirectRead(
+    _LOOKUP.where(Token.refresh_hash == bindparam("key")), "TokenByRefreshHash"
+)
 
 
 def lookup_access_token(tenant, issuer, value, connection=None):
@@ -323,14 +327,16 @@ def lookup_access_token(tenant, issuer, value, connection=None):
     return _lookup(_BY_JTI, tenant, claims["jti"], connection)
 
 
-def lookup_refresh_token(tenant, value):
-    """The lookup row of a refresh token by its value, whatever its state."""
-    return _lookup(_BY_REFRESH_HASH, tenant, hash_token(value))
+def lookup_refresh_token(tenant, value, connection=None):
+    """The lookup row of a refresh token by its value, whatever its state.
+
+    ``connection``: where to read (the request session's when None).
+    """
+    return _lookup(_BY_REFRESH_HASH, tenant, hash_token(value), connection)
 
 
-def _lookup(statement, tenant, key, connection=None):
-    connection = connection or db.session.connection()
-    row = connection.execute(statement, {"key": key}).one_or_none()
+def _lookup(read, tenant, key, connection=None):
+    row = read.one_or_none(connection or db.session.connection(), {"key": key})
     return row if row is not None and row.tenant_id == tenant.id else None
 
 

@@ -22,8 +22,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 LOOKUPS = [
-    ("access token (userinfo, introspection)", tokens._BY_JTI, "tokens_jti_key"),
-    ("refresh token (introspection)", tokens._BY_REFRESH_HASH, "tokens_refresh_hash_key"),
+    ("access token (userinfo, introspection)", tokens._BY_JTI.statement, "tokens_jti_key"),
+    ("refresh token (introspection)", tokens._BY_REFRESH_HASH.statement,
+     "tokens_refresh_hash_key"),
     ("refresh token (refresh grant)", tokens._REFRESH_AND_USER, "tokens_refresh_hash_key"),
     ("authorization code", tokens._CODE_AND_USER, "authorization_codes_code_hash_key"),
     ("client", clients._BY_CLIENT_ID, "uq_clients_tenant_client"),

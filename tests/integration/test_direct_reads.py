@@ -1,0 +1,89 @@
+"""Token lookups run on psycopg directly (``idp.services.direct_reads``) and still answer,
+and fail, exactly as through SQLAlchemy."""
+
+import base64
+import json
+import os
+
+import psycopg
+import pytest
+from sqlalchemy import bindparam
+from sqlalchemy import select
+
+from idp.extensions import db
+from idp.models import Token
+from idp.services import tokens
+from idp.services.direct_reads import DirectRead
+from tests.conftest import PG_ADMIN_URL
+
+postgresql_only = pytest.mark.skipif(
+    os.environ.get("IDP_TEST_DB", "sqlite") != "postgresql",
+    reason="the direct path is psycopg's; it kills PostgreSQL backends",
+)
+
+
+def _jti(access_token):
+    payload = access_token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"]
+
+
+def test_a_direct_read_gives_the_row_sqlalchemy_gives(realm, app):
+    access_token = realm.tokens()["access_token"]
+    jti = _jti(access_token)
+    with app.app_context(), db.engine.connect() as connection:
+        direct = tokens._BY_JTI.one_or_none(connection, {"key": jti})
+        through_sqlalchemy = connection.execute(tokens._BY_JTI.statement, {"key": jti}).one()
+        missing = tokens._BY_JTI.one_or_none(connection, {"key": "no such jti"})
+    assert direct._fields == tuple(through_sqlalchemy._fields)
+    assert tuple(direct) == tuple(through_sqlalchemy)
+    assert direct.user_sub is not None and direct.jti == jti
+    assert missing is None
+
+
+@postgresql_only
+def test_a_driver_error_is_handled_by_sqlalchemy(app):
+    """A statement psycopg refuses runs again through SQLAlchemy, which raises its own error."""
+    broken = DirectRead(select(Token.id).where(Token.jti == bindparam("key")), "Broken")
+    broken._sql["postgresql"] = "SELECT no_such_column FROM tokens"
+    with app.app_context(), db.engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        assert broken.one_or_none(connection, {"key": "x"}) is None  # SQLAlchemy's answer
+
+
+def _kill_pooled_connections(app):
+    """Terminate every backend of the app's pool (not the client cache's listener), with at
+    least two connections in the pool: the second request must not get a dead one too."""
+    with app.app_context():
+        held = [db.engine.connect() for _ in range(2)]
+        for connection in held:
+            connection.exec_driver_sql("SELECT 1")
+            connection.close()
+        database = db.engine.url.database
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
+            " AND pid <> pg_backend_pid() AND application_name <> 'idp-client-cache'",
+            (database,),
+        ).fetchall()
+    assert len(killed) >= 2
+
+
+@postgresql_only
+@pytest.mark.parametrize("endpoint", ["userinfo", "introspection"])
+def test_a_dead_connection_is_one_503_then_the_pool_is_fresh(realm, app, endpoint):
+    access_token = realm.tokens()["access_token"]  # the tenant is kept: the fast paths serve
+
+    def ask():
+        if endpoint == "userinfo":
+            return realm.userinfo(access_token)
+        return realm.introspect(access_token)
+
+    assert ask().status_code == 200
+    _kill_pooled_connections(app)
+    failed = ask()
+    assert failed.status_code == 503
+    assert failed.json()["error"] == "temporarily_unavailable"
+    # SQLAlchemy saw the disconnect and dropped the whole pool: no second dead connection.
+    again = ask()
+    assert again.status_code == 200
+    assert again.json()["active" if endpoint == "introspection" else "sub"]
