@@ -110,11 +110,16 @@ def _run_limiter_only_where_limited(app, limiter):
     headers; teardown: reset), and that costs even where no limit applies — 8 % of a
     userinfo request, and the token, userinfo and introspection endpoints are the most
     called, with unguessable credentials. Their hooks are wrapped to run only for the
-    blueprints and endpoints named above; everything else skips them.
+    blueprints and endpoints named above, with the methods their limits name; everything
+    else skips them (the sign-in pages' GETs among them: only their POSTs are limited).
     """
 
     def limited():
-        return request.blueprint in BLUEPRINT_LIMITS or request.endpoint in ENDPOINT_LIMITS
+        limits = BLUEPRINT_LIMITS.get(request.blueprint), ENDPOINT_LIMITS.get(request.endpoint)
+        for limit in limits:
+            if limit is not None and (limit[1] is None or request.method in limit[1]):
+                return True
+        return False  # not limited, or not for this method (the sign-in pages' GETs)
 
     def gated(hook, passes_response):
         @functools.wraps(hook)

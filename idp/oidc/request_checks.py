@@ -14,7 +14,7 @@ from joserfc.errors import JoseError
 
 from idp.errors import InvalidAuthorizationRequest
 from idp.oidc.claims import parse_claims_parameter
-from idp.services import clients
+from idp.services import client_cache
 from idp.services import tokens
 from idp.tenancy import issuer_for
 
@@ -66,7 +66,7 @@ def validate_client_and_redirect(pairs):
         raise InvalidAuthorizationRequest(
             "invalid_request", "The request must name exactly one client."
         )
-    client = clients.query_client(g.tenant, client_ids[0])
+    client = client_cache.query_client(g.tenant, client_ids[0])  # only read here
     if client is None:
         raise InvalidAuthorizationRequest(
             "invalid_client", "The application is not known to this sign-in service."

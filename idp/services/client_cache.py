@@ -22,9 +22,11 @@ one listener thread on a connection of its own (``Listener``), started by the fi
   network partition: the listener's heartbeat and TCP timeouts end it within ~15 s), a
   kept client is read again after ``MAX_AGE`` seconds.
 
-Only Authlib's ``query_client`` hook (``server._query_client``) reads through here, and
-Authlib only reads the client. Code that changes a client loads it itself, into its
-request's session, with ``clients.query_client``. ``IDP_CLIENT_CACHE=0`` turns this off
+Only what reads a client and never changes it goes through here: Authlib's
+``query_client`` hook (``server._query_client``) and the authorization request's first
+check (``request_checks.validate_client_and_redirect``), which a sign-in passes twice.
+Code that changes a client loads it itself, into its request's session, with
+``clients.query_client``. ``IDP_CLIENT_CACHE=0`` turns this off
 (needed behind a PgBouncer in transaction mode, which does not carry LISTEN).
 """
 

@@ -13,7 +13,6 @@ from typing import NamedTuple
 
 from flask import current_app
 from joserfc import jwt
-from joserfc.errors import JoseError
 from sqlalchemy import bindparam
 from sqlalchemy import insert
 from sqlalchemy import select
@@ -49,14 +48,17 @@ def sign_jwt(claims, alg="RS256", typ=None):
 
 
 def verify_jwt(value, issuer, typ=None):
-    """Claims of a JWT this issuer signed, or None (bad signature, alg, typ, iss or expired)."""
-    try:
-        token = jwt.decode(value, keyring().public_keyset, algorithms=["RS256", "ES256"])
-    except (JoseError, ValueError, TypeError):
+    """Claims of a JWT this issuer signed, or None (bad signature, alg, typ, iss or expired).
+
+    The signature is checked once per process and key ring (``KeyRing.verified``); the
+    claims are checked here on every call. They are shared: read them, never change them.
+    """
+    verified = keyring().verified(value)
+    if verified is None:
         return None
-    if typ and token.header.get("typ") != typ:
+    header, claims = verified
+    if typ and header.get("typ") != typ:
         return None
-    claims = token.claims
     if claims.get("iss") != issuer or not isinstance(claims.get("exp"), int):
         return None
     if claims["exp"] <= time.time():
