@@ -211,7 +211,11 @@ class ClientEndpoints:
         if tenant is None:
             return self.wsgi_app(environ, start_response)
         response = self._answer(environ, tenant, self.answers[match.group("name")])
-        return response(environ, start_response)
+        # The answer as it is: Werkzeug's ``Response.__call__`` would copy and fix up its
+        # headers for cases these JSON answers never are (relative ``Location``, streamed
+        # bodies without ``Content-Length``).
+        start_response(response.status, response.headers.to_wsgi_list())
+        return [response.get_data()]
 
     def _answer(self, environ, tenant, answer):
         from flask import g
