@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import bindparam
 from sqlalchemy import select
 
+from idp.extensions import autocommit_connection
 from idp.extensions import db
 from idp.models import Token
 from idp.services import tokens
@@ -87,3 +88,18 @@ def test_a_dead_connection_is_one_503_then_the_pool_is_fresh(realm, app, endpoin
     again = ask()
     assert again.status_code == 200
     assert again.json()["active" if endpoint == "introspection" else "sub"]
+
+
+@postgresql_only
+def test_the_autocommit_connection_goes_back_to_the_pool_as_it_came(app):
+    with app.app_context():
+        with autocommit_connection() as connection:
+            driver = connection.connection.driver_connection
+            connection.exec_driver_sql("SELECT 1")
+            assert driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert driver.autocommit is False  # the pool's other users get transactions again
+        with db.engine.connect() as other:
+            other.exec_driver_sql("SELECT 1")
+            status = other.connection.driver_connection.info.transaction_status
+            assert status == psycopg.pq.TransactionStatus.INTRANS
+            other.rollback()
