@@ -163,7 +163,7 @@ class Loop:
             row = s.token_row(self.grant)
             alg = "ES256" if self.kind.endswith("es256") else "RS256"
             self._sign(s.access_claims(row["jti"]), alg, "at+jwt")
-            self.conn.execute(sql["insert"], row, prepare=True).fetchone()
+            self.conn.execute(sql["insert"], row, prepare=True)
         elif self.kind == "authorization_code":
             if not self.codes:
                 return False

@@ -217,7 +217,7 @@ def _token_values(tenant, token, meta):
 # key for) a statement of its own.
 _TOKENS = Token.__table__
 _CODES = AuthorizationCode.__table__
-_INSERT_TOKEN = insert(_TOKENS)
+_INSERT_TOKEN = insert(_TOKENS).inline()  # no RETURNING: nothing reads the id back
 _TOKEN_FIELDS = (
     "tenant_id", "client_id", "user_id", "grant_id", "jti", "refresh_hash", "scope",
     "issued_at", "access_expires_at", "refresh_expires_at", "family_expires_at", "auth_time",
