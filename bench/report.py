@@ -225,9 +225,10 @@ endpoint; the best score serves the comparison above.
 {_kv_table(("process", "peak RSS"), rss)}
 
 ## Each token endpoint's floor: its own work and nothing else
-What a request must do in idp's design: its signatures or verification (joserfc) and idp's
-own statements (compiled from idp/services/tokens.py, run with psycopg in autocommit on
-this database, each write's WAL flush included), in a bare loop with no HTTP, no Flask, no
+What a request must do in idp's design: its signatures or verification (joserfc; a
+presented token's once per token, as idp keeps what it verified) and idp's own
+statements (compiled from idp/services/tokens.py, run with psycopg in autocommit on this
+database, each write's WAL flush included), in a bare loop with no HTTP, no Flask, no
 Authlib and no ORM: one process per core and two per core, the better rate. A ratio
 idp / floor of 1 would mean that every cycle went to signatures and database work.
 
