@@ -1,5 +1,7 @@
 """Resolves the tenant from the URL once per request; every query then filters on it (DESIGN §3)."""
 
+from urllib.parse import quote
+
 from flask import current_app
 from flask import g
 from flask import request
@@ -8,6 +10,22 @@ from flask import request
 def issuer_for(tenant):
     """The tenant's issuer identifier: ``{IDP_PUBLIC_URL}/{slug}``, no trailing slash."""
     return f"{current_app.config['PUBLIC_URL']}/{tenant.slug}"
+
+
+def public_url_of(http_request, query=True):
+    """The URL a request was sent to as its sender saw it: ``IDP_PUBLIC_URL``, the path
+    within idp and (``query``) the query string.
+
+    Behind the TLS-terminating proxy of a production layout a node is reached over plain
+    HTTP, and no proxy header is trusted for the scheme (docs/deploy.md), so the URL
+    Werkzeug rebuilds (``http://id.example.com/…``) is not the one the client called —
+    and Authlib refuses any ``http`` URL that is not loopback: every authorization request
+    would end in ``insecure_transport`` and every token request in an error. Authlib is
+    given this URL instead, as every URL idp prints comes from ``IDP_PUBLIC_URL``.
+    """
+    url = current_app.config["PUBLIC_URL"] + quote(http_request.path)
+    raw = http_request.query_string
+    return f"{url}?{raw.decode('latin-1')}" if query and raw else url
 
 
 def endpoint_url(tenant, path):

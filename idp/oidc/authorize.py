@@ -39,6 +39,7 @@ from idp.oidc.server import authorization_server
 from idp.services import sessions
 from idp.services import users
 from idp.tenancy import issuer_for
+from idp.tenancy import public_url_of
 
 NONE_ERRORS = {policy.LOGIN: "login_required", policy.CONSENT: "consent_required"}
 
@@ -47,7 +48,7 @@ class ParamsRequest(OAuth2Request):
     """An OAuth2Request over explicit parameters: fresh from the browser or resumed."""
 
     def __init__(self, pairs):
-        super().__init__(request.method, request.url, headers=request.headers)
+        super().__init__(request.method, public_url_of(request), headers=request.headers)
         self.payload = BasicOAuth2Payload(dict(reversed(pairs)))
         self.payload._datalist = datalist(pairs)
 

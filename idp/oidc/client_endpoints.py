@@ -7,11 +7,11 @@ functions with a Flask ``Request``; everything else — client authentication, t
 the checks — is the one Authlib server (``idp.oidc.server``) either way.
 """
 
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from flask import g
 
 from idp.extensions import autocommit_connection
 from idp.extensions import statements_without_transaction
+from idp.oidc.server import PublicRequest
 from idp.oidc.server import authorization_server
 from idp.services import tokens
 
@@ -20,7 +20,7 @@ def _oauth2_request(http_request):
     """Authlib's view of the request, which is also kept as ``g.http_request``: its URL is
     an audience a ``private_key_jwt`` assertion may name (``server.PrivateKeyJwt``)."""
     g.http_request = http_request
-    return FlaskOAuth2Request(http_request)
+    return PublicRequest(http_request)
 
 
 def token_response(http_request):

@@ -9,6 +9,8 @@ import secrets
 import time
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc6749 import InvalidRequestError
@@ -29,8 +31,21 @@ from idp.oidc import grants
 from idp.services import client_cache
 from idp.services import tokens
 from idp.tenancy import issuer_for
+from idp.tenancy import public_url_of
 
 NO_STORE = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+
+
+class PublicRequest(FlaskOAuth2Request):
+    """Authlib's Flask request under the URL the client called (``tenancy.public_url_of``),
+    not the plain-HTTP one a node behind its TLS proxy sees, which Authlib refuses."""
+
+    def __init__(self, http_request):  # FlaskOAuth2Request's, with the public URL
+        OAuth2Request.__init__(
+            self, http_request.method, public_url_of(http_request), headers=http_request.headers
+        )
+        self._request = http_request
+        self.payload = FlaskOAuth2Payload(http_request)
 
 
 class TenantAuthorizationServer(AuthorizationServer):
@@ -69,10 +84,11 @@ class TenantAuthorizationServer(AuthorizationServer):
         return super().authenticate_client(request, methods, endpoint)
 
     def create_oauth2_request(self, request):
-        """Accept an already built request (a resumed authorization) as it is."""
+        """Accept an already built request (a resumed authorization) as it is; a Flask one
+        under its public URL (``PublicRequest``)."""
         if isinstance(request, OAuth2Request):
             return request
-        return super().create_oauth2_request(request)
+        return PublicRequest(request)
 
     def handle_response(self, status_code, payload, headers):
         """Every token-endpoint style answer is ``no-store`` (RFC 6749 §5.1)."""
@@ -149,7 +165,8 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
     def get_audiences(self):
         """The token endpoint, the issuer, or the endpoint being called."""
         issuer = issuer_for(g.tenant)
-        return [f"{issuer}/token", issuer, g.http_request.base_url]  # see client_endpoints
+        called = public_url_of(g.http_request, query=False)  # see client_endpoints
+        return [f"{issuer}/token", issuer, called]
 
     def validate_jti(self, claims, jti):
         """Record the assertion id; a second use hits the unique constraint."""

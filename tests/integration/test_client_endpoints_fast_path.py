@@ -36,6 +36,7 @@ class Paths:
         self.tenant = factory.tenant()
         metadata.setdefault("grant_types", ["client_credentials"])
         self.client_id, self.secret = factory.client(self.tenant, **metadata)
+        self.public_url = app.config["PUBLIC_URL"]  # what a client calls (tenancy.public_url_of)
         self.served = app.test_client()  # idp.fastpath, then Flask
         self.flask_only = Client(functools.partial(Flask.wsgi_app, app))
         # The fast path serves tenants this process keeps; any request naming one keeps it.
@@ -156,7 +157,7 @@ def _assertion(paths, key, endpoint):
     now = int(time.time())
     claims = {
         "iss": paths.client_id, "sub": paths.client_id, "jti": secrets.token_urlsafe(12),
-        "aud": f"http://localhost{paths.url(endpoint.lstrip('/'))}", "iat": now, "exp": now + 60,
+        "aud": paths.public_url + paths.url(endpoint.lstrip("/")), "iat": now, "exp": now + 60,
     }  # fmt: skip
     return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key, algorithms=["RS256"])
 
