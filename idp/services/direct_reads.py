@@ -12,7 +12,9 @@ the statement's column names, so callers read ``row.user_sub`` as before.
 A driver error is not handled here: the statement runs again through SQLAlchemy, whose own
 handling then applies unchanged (a dead connection invalidates the pool, the error becomes
 ``sqlalchemy.exc.OperationalError``, and ``idp.errors`` or ``web.DatabaseOutageGuard`` answer
-503). Repeating a read changes nothing. On other drivers (SQLite) SQLAlchemy runs it anyway.
+503). Repeating a read changes nothing. This is done only on a connection in autocommit
+(userinfo, introspection, the token endpoint's); inside a transaction, and on other
+drivers (SQLite), SQLAlchemy runs the statement as before.
 """
 
 from collections import namedtuple
@@ -31,7 +33,7 @@ class DirectRead:
     def one_or_none(self, connection, params):
         """The row (a named tuple) or None; ``connection``: a SQLAlchemy ``Connection``."""
         found = None
-        if connection.dialect.driver == "psycopg":
+        if connection.dialect.driver == "psycopg" and self._in_autocommit(connection):
             try:
                 cursor = connection.connection.driver_connection.execute(
                     self._compiled(connection.dialect), params
@@ -46,6 +48,12 @@ class DirectRead:
             if found is None:
                 return None
         return self.row._make(found)
+
+    @staticmethod
+    def _in_autocommit(connection):
+        """Only there: inside a transaction a statement psycopg failed would leave the
+        transaction aborted, and SQLAlchemy's rerun would fail on that instead."""
+        return connection.connection.driver_connection.autocommit
 
     def _compiled(self, dialect):
         sql = self._sql.get(dialect.name)

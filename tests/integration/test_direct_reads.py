@@ -51,6 +51,18 @@ def test_a_driver_error_is_handled_by_sqlalchemy(app):
         assert broken.one_or_none(connection, {"key": "x"}) is None  # SQLAlchemy's answer
 
 
+@postgresql_only
+def test_inside_a_transaction_sqlalchemy_runs_the_read(app):
+    """A statement psycopg failed would abort the transaction under SQLAlchemy's feet."""
+    broken = DirectRead(select(Token.id).where(Token.jti == bindparam("key")), "Broken")
+    broken._sql["postgresql"] = "SELECT no_such_column FROM tokens"
+    with app.app_context(), db.engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")  # a transaction is open
+        assert broken.one_or_none(connection, {"key": "x"}) is None
+        assert connection.exec_driver_sql("SELECT 2").scalar() == 2  # and still usable
+        connection.rollback()
+
+
 def _kill_pooled_connections(app):
     """Terminate every backend of the app's pool (not the client cache's listener), with at
     least two connections in the pool: the second request must not get a dead one too."""
