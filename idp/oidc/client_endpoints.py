@@ -53,9 +53,12 @@ def introspection_response(http_request):
     client's assertion then uses (its ``jti`` is recorded and committed)."""
     with autocommit_connection() as connection:
         g.token_reads = connection
-        return authorization_server.create_endpoint_response(
-            "introspection", _oauth2_request(http_request)
-        )
+        try:
+            return authorization_server.create_endpoint_response(
+                "introspection", _oauth2_request(http_request)
+            )
+        finally:
+            del g.token_reads  # closed with the block: nothing after it may read on it
 
 
 def revocation_response(http_request):

@@ -45,10 +45,10 @@ class KeyRing:
         its whole life, and the signature of a given string under a given set of keys does
         not change: each process checks it once per ring (joserfc's decoding and the RSA
         verification were 30 % of a userinfo request's profile), and then finds it by the
-        token's SHA-256 (the token itself is not kept). Expiry, issuer, type and revocation are the
-        caller's, on every request. A new ring (a rotation, a key removed) starts empty, so
-        a key taken out of the set stops verifying at once. What fails is not kept: a
-        forgery costs its sender a verification each time.
+        token's SHA-256 (the token itself is not kept). Expiry, issuer, type and revocation
+        are the caller's, on every request. A new ring (a rotation, a key removed) starts
+        empty, so a key taken out of the set stops verifying at once. What fails is not
+        kept: a forgery costs its sender a verification each time.
         """
         digest = hashlib.sha256(value.encode()).digest()
         found = self._verified.get(digest)
