@@ -70,7 +70,9 @@ def _statements():
 
 
 def _digest(value):
-    return hashlib.sha256(value.encode()).hexdigest()
+    from idp.services.tokens import hash_token  # how idp stores codes and refresh tokens
+
+    return hash_token(value)
 
 
 class Setting:

@@ -32,28 +32,18 @@ class DirectRead:
 
     def one_or_none(self, connection, params):
         """The row (a named tuple) or None; ``connection``: a SQLAlchemy ``Connection``."""
-        found = None
-        if connection.dialect.driver == "psycopg" and self._in_autocommit(connection):
+        driver = connection.connection.driver_connection
+        # Only in autocommit: inside a transaction a statement psycopg failed would leave the
+        # transaction aborted, and SQLAlchemy's rerun would fail on that instead.
+        if connection.dialect.driver == "psycopg" and driver.autocommit:
             try:
-                cursor = connection.connection.driver_connection.execute(
-                    self._compiled(connection.dialect), params
-                )
-                found = cursor.fetchone()
-                if found is None:
-                    return None
+                found = driver.execute(self._compiled(connection.dialect), params).fetchone()
             except psycopg.Error:
-                found = None  # SQLAlchemy runs it again below, and handles what it raises
-        if found is None:
-            found = connection.execute(self.statement, params).one_or_none()
-            if found is None:
-                return None
-        return self.row._make(found)
-
-    @staticmethod
-    def _in_autocommit(connection):
-        """Only there: inside a transaction a statement psycopg failed would leave the
-        transaction aborted, and SQLAlchemy's rerun would fail on that instead."""
-        return connection.connection.driver_connection.autocommit
+                pass  # SQLAlchemy runs it again below, and handles what it raises
+            else:
+                return None if found is None else self.row._make(found)
+        found = connection.execute(self.statement, params).one_or_none()
+        return None if found is None else self.row._make(found)
 
     def _compiled(self, dialect):
         sql = self._sql.get(dialect.name)
