@@ -13,8 +13,8 @@ A driver error is not handled here: the statement runs again through SQLAlchemy,
 handling then applies unchanged (a dead connection invalidates the pool, the error becomes
 ``sqlalchemy.exc.OperationalError``, and ``idp.errors`` or ``web.DatabaseOutageGuard`` answer
 503). Repeating a read changes nothing. This is done only on a connection in autocommit
-(userinfo, introspection, the token endpoint's); inside a transaction, and on other
-drivers (SQLite), SQLAlchemy runs the statement as before.
+(userinfo's and introspection's); inside a transaction (revocation reads in the one it
+writes in), and on other drivers (SQLite), SQLAlchemy runs the statement as before.
 """
 
 from collections import namedtuple
