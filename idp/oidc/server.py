@@ -5,8 +5,12 @@ once per request by ``idp.tenancy``, and every query filters on it — a client,
 code or token of one tenant is unknown to another.
 """
 
+import json
 import secrets
 import time
+from collections import defaultdict
+from functools import cached_property
+from typing import NamedTuple
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload
@@ -15,6 +19,7 @@ from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749 import OAuth2Error
+from authlib.oauth2.rfc6749 import OAuth2Payload
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -46,6 +51,56 @@ class PublicRequest(FlaskOAuth2Request):
         )
         self._request = http_request
         self.payload = FlaskOAuth2Payload(http_request)
+
+
+class FormPayload(OAuth2Payload):
+    """The parameters of a form body that has no query string beside it."""
+
+    def __init__(self, form):
+        self._form = form
+
+    @property
+    def data(self):
+        """Authlib hook."""
+        return self._form
+
+    @cached_property
+    def datalist(self):
+        """Authlib hook: every value of each parameter."""
+        return defaultdict(list, {key: self.data.getlist(key) for key in self.data})
+
+
+class FormRequest(OAuth2Request):
+    """Authlib's request made from a parsed form, headers and the public URL, with no
+    Werkzeug ``Request`` under it: the fast path's (``idp.fastpath.ClientEndpoints``).
+
+    ``form``: a Werkzeug ``MultiDict`` of the body, as ``Request.form`` would hold it;
+    ``headers``: anything with a case-insensitive ``get`` (Werkzeug's ``EnvironHeaders``).
+    """
+
+    def __init__(self, method, url, headers, form):
+        super().__init__(method, url, headers=headers)
+        self._form = form
+        self.payload = FormPayload(form)
+
+    @property
+    def form(self):
+        """Authlib hook."""
+        return self._form
+
+    @property
+    def args(self):
+        """Authlib hook: there is no query string (the fast path sends those to Flask)."""
+        return {}
+
+
+class Answer(NamedTuple):
+    """An endpoint's answer as Authlib gives it, the body already JSON: Flask's views make
+    a ``Response`` of it (``client_endpoints.flask_response``), the fast path writes it."""
+
+    status_code: int
+    body: bytes
+    headers: list
 
 
 class TenantAuthorizationServer(AuthorizationServer):
@@ -91,9 +146,13 @@ class TenantAuthorizationServer(AuthorizationServer):
         return PublicRequest(request)
 
     def handle_response(self, status_code, payload, headers):
-        """Every token-endpoint style answer is ``no-store`` (RFC 6749 §5.1)."""
+        """An ``Answer``; every token-endpoint style answer is ``no-store`` (RFC 6749 §5.1).
+
+        Only the client endpoints (``idp.oidc.client_endpoints``) reach this, and their
+        payloads are JSON objects: the authorization endpoint builds its own redirects
+        (``idp.oidc.authorize``)."""
         kept = [(k, v) for k, v in headers if k.lower() not in ("cache-control", "pragma")]
-        return super().handle_response(status_code, payload, kept + NO_STORE)
+        return Answer(status_code, json.dumps(payload).encode(), kept + NO_STORE)
 
 
 def _query_client(client_id):
@@ -165,8 +224,7 @@ class PrivateKeyJwt(JWTBearerClientAssertion):
     def get_audiences(self):
         """The token endpoint, the issuer, or the endpoint being called."""
         issuer = issuer_for(g.tenant)
-        called = public_url_of(g.http_request, query=False)  # see client_endpoints
-        return [f"{issuer}/token", issuer, called]
+        return [f"{issuer}/token", issuer, g.endpoint_url]  # see client_endpoints
 
     def validate_jti(self, claims, jti):
         """Record the assertion id; a second use hits the unique constraint."""

@@ -116,7 +116,7 @@ def consent():
 @csrf.exempt
 def token():
     """The token endpoint (RFC 6749 §3.2); the usual request is served by the fast path."""
-    return client_endpoints.token_response(request._get_current_object())
+    return client_endpoints.answer_flask_request(client_endpoints.token_response)
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
@@ -131,14 +131,14 @@ def userinfo():
 @csrf.exempt
 def revoke():
     """RFC 7009."""
-    return client_endpoints.revocation_response(request._get_current_object())
+    return client_endpoints.answer_flask_request(client_endpoints.revocation_response)
 
 
 @bp.post("/introspect")
 @csrf.exempt
 def introspect():
     """RFC 7662."""
-    return client_endpoints.introspection_response(request._get_current_object())
+    return client_endpoints.answer_flask_request(client_endpoints.introspection_response)
 
 
 @bp.post("/register")

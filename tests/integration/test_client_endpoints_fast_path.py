@@ -200,3 +200,55 @@ def test_a_bug_on_the_fast_path_is_a_json_500_and_a_log_line(paths, monkeypatch,
     assert "a bug" not in answer.get_data(as_text=True)  # no exception text, no trace
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert any(r.message == "unhandled error" for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"grant_type=client%5Fcredentials&scope=openid+profile", 200),  # %-escapes, + as space
+        (b"grant_type=client_credentials&scope=", 200),  # a blank value is a value
+        (b"grant_type=client_credentials&scope=openid&&", 200),
+        (b"grant_type=client_credentials&scope=\xff", 400),  # not UTF-8: an empty form
+        (b"grant_type=client_credentials&grant_type=", 400),  # repeated, even blank
+    ],
+)
+def test_the_body_is_read_as_flask_reads_a_form(paths, app, monkeypatch, body, status):
+    """The fast path parses the body itself (``fastpath._form``): Flask's view must read
+    the same parameters from it, and it must not be the one answering."""
+    calls = count_view_calls(app, monkeypatch, "oidc.token")
+    headers = {**paths.basic(), "Content-Type": "application/x-www-form-urlencoded"}
+    fast = paths.served.post(paths.url("token"), data=body, headers=headers)
+    assert calls == []
+    flask = paths.flask_only.post(paths.url("token"), data=body, headers=headers)
+    assert fast.status_code == flask.status_code == status, fast.json
+    assert fast.json.get("scope") == flask.json.get("scope")
+    assert fast.json.get("error") == flask.json.get("error")
+    assert_same_headers(fast, flask)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "served_by_flask"),
+    [
+        ("application/x-www-form-urlencoded; charset=UTF-8", False),
+        ("Application/X-WWW-Form-Urlencoded", False),
+        ("application/json", True),
+        ("multipart/form-data; boundary=x", True),
+        (None, True),
+    ],
+)
+def test_only_a_urlencoded_form_is_served_in_front_of_flask(
+    paths, app, monkeypatch, content_type, served_by_flask
+):
+    """Flask reads multipart forms too, and any other body as no parameters at all."""
+    calls = count_view_calls(app, monkeypatch, "oidc.introspect")
+    token = paths.token()
+    body = f"token={token}"
+    if content_type and content_type.startswith("multipart"):
+        part = 'Content-Disposition: form-data; name="token"'
+        body = f"--x\r\n{part}\r\n\r\n{token}\r\n--x--\r\n"
+    headers = {**paths.basic(), **({"Content-Type": content_type} if content_type else {})}
+    answer = paths.served.post(paths.url("introspect"), data=body, headers=headers)
+    assert calls == ([1] if served_by_flask else [])
+    parsed = content_type is not None and "json" not in content_type
+    assert answer.status_code == (200 if parsed else 400), answer.json
+    assert answer.json.get("active") is (True if parsed else None)
