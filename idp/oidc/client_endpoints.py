@@ -32,8 +32,10 @@ def token_response(request):
     form = request.form
     if any(len(form.getlist(k)) > 1 for k in form):
         return _token_error("invalid_request", "A parameter is repeated.")
-    if form.get("grant_type") == "client_credentials" or tokens.claims_in_one_statement():
-        statements_without_transaction()  # each write is one statement (tokens.save_token)
+    if form.get("grant_type") != "client_credentials" and tokens.claims_in_one_statement():
+        # Each write is one statement (tokens.save_token); a client-credentials token's
+        # only statement does not use the session at all.
+        statements_without_transaction()
     answer = authorization_server.create_token_response(_serving(request))
     code = g.get("redeemed_code")
     if answer.status_code != 200 and code is not None:

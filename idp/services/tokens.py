@@ -18,6 +18,7 @@ from sqlalchemy import insert
 from sqlalchemy import select
 from sqlalchemy import update
 
+from idp.extensions import autocommit_connection
 from idp.extensions import db
 from idp.models import AuthorizationCode
 from idp.models import Token
@@ -161,13 +162,20 @@ def save_token(tenant, token, meta):
     are one statement (the UPDATE in a CTE), so a token request needs no BEGIN and COMMIT
     round trips; elsewhere they are two in the session's transaction. A Core INSERT, not
     an ORM object: nothing reads the row back.
+
+    With nothing to claim (client credentials) the INSERT is the request's only statement:
+    it runs on a connection of its own in autocommit (``extensions.autocommit_connection``),
+    not through the ORM session, whose connection, isolation switch and commit were a
+    quarter of such a token's Python calls. SQLAlchemy still executes it, so a dead
+    connection is handled as anywhere else (the pool dropped, 503).
     """
     values = _token_values(tenant, token, meta)
     claim = meta.get("claim")
     if claim is None:
-        db.session.execute(_INSERT_TOKEN, values)
-        saved = True
-    elif claims_in_one_statement():
+        with autocommit_connection() as connection:
+            connection.execute(_INSERT_TOKEN, values)
+        return True
+    if claims_in_one_statement():
         params = {f"new_{name}": value for name, value in values.items()}
         params.update(claim_id=claim[1], claimed_at=values["issued_at"])
         saved = db.session.execute(_CLAIMING_INSERT[claim[0]], params).first() is not None

@@ -16,6 +16,7 @@ from idp.models import Token
 from idp.services import tokens
 from idp.services.direct_reads import DirectRead
 from tests.conftest import PG_ADMIN_URL
+from tests.integration.realm import Realm
 
 postgresql_only = pytest.mark.skipif(
     os.environ.get("IDP_TEST_DB", "sqlite") != "postgresql",
@@ -100,6 +101,30 @@ def test_a_dead_connection_is_one_503_then_the_pool_is_fresh(realm, app, endpoin
     again = ask()
     assert again.status_code == 200
     assert again.json()["active" if endpoint == "introspection" else "sub"]
+
+
+@postgresql_only
+def test_a_client_credentials_token_on_a_dead_connection_is_one_503_and_no_row(
+    server, factory, browser, app
+):
+    """Its only statement, the INSERT, runs on ``autocommit_connection`` (not the session):
+    a dead connection there is SQLAlchemy's disconnect too, and nothing is written."""
+    realm = Realm(server, factory, browser, client_metadata={"grant_types": ["client_credentials"]})
+
+    def rows():
+        with app.app_context():
+            found = select(Token.id).where(Token.client_id == realm.client_id)
+            return len(db.session.execute(found).all())
+
+    assert realm.token(grant_type="client_credentials").status_code == 200
+    _kill_pooled_connections(app)
+    failed = realm.token(grant_type="client_credentials")
+    assert failed.status_code == 503
+    assert failed.json()["error"] == "temporarily_unavailable"
+    assert rows() == 1
+    again = realm.token(grant_type="client_credentials")
+    assert again.status_code == 200 and again.json()["access_token"]
+    assert rows() == 2
 
 
 @postgresql_only
