@@ -96,7 +96,7 @@ class FormRequest(OAuth2Request):
 
 class Answer(NamedTuple):
     """An endpoint's answer as Authlib gives it, the body already JSON: Flask's views make
-    a ``Response`` of it (``client_endpoints.flask_response``), the fast path writes it."""
+    a ``Response`` of it (``client_endpoints.answer_flask_request``), the fast path writes it."""
 
     status_code: int
     body: bytes
