@@ -231,12 +231,12 @@ class ClientEndpoints:
         from sqlalchemy.exc import SQLAlchemyError
 
         from idp.oidc.server import FormRequest
+        from idp.tenancy import public_url
 
         with self.flask_app.app_context():
             g.tenant = tenant
             g._serving_request = True
-            # As ``tenancy.public_url_of``; CLIENT_ENDPOINT's path needs no quoting.
-            url = self.flask_app.config["PUBLIC_URL"] + environ["PATH_INFO"]
+            url = public_url(environ["PATH_INFO"])  # no query string here
             request = FormRequest("POST", url, EnvironHeaders(environ), _form(environ, length))
             try:
                 answer = answer(request)
@@ -262,10 +262,9 @@ def json_answer(start_response, status, headers, body, security_headers):
     """Write a JSON answer: ``headers`` (the endpoint's own), then ``security_headers``
     that the endpoint did not set, as ``web.add_security_headers`` does for Flask's."""
     given = {name.lower() for name, _ in headers}
-    start_response(f"{status} {HTTPStatus(status).phrase}", [
-        *(h for h in (("Content-Type", "application/json"),) if "content-type" not in given),
-        ("Content-Length", str(len(body))),
-        *headers,
-        *(h for h in security_headers if h[0].lower() not in given),
-    ])  # fmt: skip
+    written = [("Content-Length", str(len(body))), *headers]
+    if "content-type" not in given:
+        written.append(("Content-Type", "application/json"))
+    written += [(name, value) for name, value in security_headers if name.lower() not in given]
+    start_response(f"{status} {HTTPStatus(status).phrase}", written)
     return [body]

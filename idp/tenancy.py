@@ -23,9 +23,14 @@ def public_url_of(http_request, query=True):
     would end in ``insecure_transport`` and every token request in an error. Authlib is
     given this URL instead, as every URL idp prints comes from ``IDP_PUBLIC_URL``.
     """
-    url = current_app.config["PUBLIC_URL"] + quote(http_request.path)
-    raw = http_request.query_string
-    return f"{url}?{raw.decode('latin-1')}" if query and raw else url
+    raw = http_request.query_string.decode("latin-1") if query else ""
+    return public_url(http_request.path, raw)
+
+
+def public_url(path, query=""):
+    """``IDP_PUBLIC_URL`` + ``path`` within idp (+ ``?query``): see ``public_url_of``."""
+    url = current_app.config["PUBLIC_URL"] + quote(path)
+    return f"{url}?{query}" if query else url
 
 
 def endpoint_url(tenant, path):
