@@ -12,9 +12,9 @@ def issuer_for(tenant):
     return f"{current_app.config['PUBLIC_URL']}/{tenant.slug}"
 
 
-def public_url_of(http_request, query=True):
+def public_url_of(http_request):
     """The URL a request was sent to as its sender saw it: ``IDP_PUBLIC_URL``, the path
-    within idp and (``query``) the query string.
+    within idp and the query string.
 
     Behind the TLS-terminating proxy of a production layout a node is reached over plain
     HTTP, and no proxy header is trusted for the scheme (docs/deploy.md), so the URL
@@ -23,8 +23,7 @@ def public_url_of(http_request, query=True):
     would end in ``insecure_transport`` and every token request in an error. Authlib is
     given this URL instead, as every URL idp prints comes from ``IDP_PUBLIC_URL``.
     """
-    raw = http_request.query_string.decode("latin-1") if query else ""
-    return public_url(http_request.path, raw)
+    return public_url(http_request.path, http_request.query_string.decode("latin-1"))
 
 
 def public_url(path, query=""):
