@@ -104,14 +104,20 @@ def _requests(target, ctx, key):
 
 
 def _steady(app, client, target, ctx):
-    """Wait (up to 10 s) until the client cache trusts what it keeps, as in a served node
-    after its first request: otherwise the counted request would read its client."""
+    """Wait (up to 10 s) until the client and token caches trust what they keep, as in a
+    served node after its first requests: otherwise the counted request would read its
+    client, or the token it presents a second time."""
+    from idp.services import token_cache
+
     method, path, headers, body = _requests(target, ctx, "client_credentials")[0]
     client.open(path, method=method, headers=headers, data=body)  # starts the listener
+    with app.app_context():
+        token_cache._cache_for(app)  # started by the first token lookup otherwise
     deadline = time.monotonic() + 10
-    cache = app.extensions.get("idp.client_cache")
-    while cache is not None and not cache.live and time.monotonic() < deadline:
-        time.sleep(0.05)
+    for name in ("idp.client_cache", "idp.token_cache"):
+        cache = app.extensions.get(name)
+        while cache is not None and not cache.live and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def count(idp, target, ctx, keys):

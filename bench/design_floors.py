@@ -7,8 +7,9 @@ What a request of each kind must do in idp's design, and nothing else:
   claim the code and INSERT the token row (one statement);
 - refresh: read the refresh token and its user, sign the new access token, claim the old
   token and INSERT the new one (one statement);
-- userinfo, introspection: read the access token's row and its user (its RS256 signature
-  is verified once per token and process, as idp's ``KeyRing.verified`` does).
+- userinfo, introspection, for a token the worker does not keep yet (``token_cache``): read
+  the access token's row and its user (its RS256 signature is verified once per token and
+  process, as idp's ``KeyRing.verified`` does). A kept token needs no statement at all.
 
 The statements are idp's own (``idp.services.tokens``), compiled once for PostgreSQL and run
 with psycopg (prepared, in autocommit, as idp's token requests run) on the bench's database,
@@ -44,8 +45,8 @@ WORK = {
     "client_credentials_es256": "ES256 signature + INSERT",
     "authorization_code": "SELECT code and user + 2 RS256 signatures + claiming INSERT",
     "refresh": "SELECT token and user + RS256 signature + claiming INSERT",
-    "userinfo": "SELECT token and user (RS256 verification once per token)",
-    "introspection": "SELECT token and user (RS256 verification once per token)",
+    "userinfo": "a token not kept yet: SELECT token and user (RS256 verified once per token)",
+    "introspection": "a token not kept yet: SELECT token and user (RS256 verified once per token)",
 }
 
 

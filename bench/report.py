@@ -22,8 +22,14 @@ DIFFERENCES = """\
   UPDATE of the old token in a CTE, then the INSERT of the new one);
   oidc-provider's default rotates only for public clients or past 70 % of the token's life,
   so for this confidential client it answers with the same refresh token (and a new ID token).
-- userinfo / introspection: idp verifies the JWT (RS256) and reads the token row and the
-  user; oidc-provider looks the opaque value up in memory.
+- userinfo / introspection: idp verifies the JWT (RS256, once per token and process) and
+  answers from the token's row and user as each worker keeps them (`services.token_cache`:
+  read from PostgreSQL at a token's first use, forgotten as soon as PostgreSQL notifies its
+  revocation or a change to its user). The load cycles through 32 tokens, so after the
+  warm-up every lookup is a kept one, as for a resource server presenting each token for
+  its whole life; a token a worker has not kept costs the read of the floor table's row
+  (`--idp-env IDP_TOKEN_CACHE=0` measures that path). oidc-provider looks the opaque value
+  up in memory.
 - oidc-provider runs as one node process (one core); idp runs its workers on both cores,
   sharing them with PostgreSQL and wrk.
 - oidc-provider's codes and refresh seeds come from 32 sessions, each with its own grant: its
@@ -179,6 +185,12 @@ def _kv_table(head, pairs):
     return "\n".join(rows)
 
 
+def _settings(r):
+    """The settings an A/B run gave idp (``run.py --idp-env``), as the text names them."""
+    given = r.get("idp_env") or {}
+    return "".join(f", **`{name}={value}`**" for name, value in given.items())
+
+
 def document(r):
     """The whole results file from the run's record ``r`` (a dict, see run.py)."""
     machine = "\n".join(f"- {k}: {v}" for k, v in r["machine"].items())
@@ -199,7 +211,7 @@ that spend pre-minted authorization codes end when the codes are used up (bounde
 count). Requests/s: median of the {r["runs"]} runs; p50/p99: median of the runs' wrk
 percentiles; errors: every non-2xx answer plus socket errors, over all runs. Load: wrk,
 {r["threads"]} thread, {r["connections"]} connections. idp: `idp serve` ({r["chosen"]}, the best
-of the worker models below) on PostgreSQL, `IDP_ENV=production`. oidc-provider
+of the worker models below) on PostgreSQL, `IDP_ENV=production`{_settings(r)}. oidc-provider
 {r["machine"]["oidc-provider"]}: one node process, its default configuration plus the bench
 client (bench/oidc_provider_server.mjs).
 

@@ -77,6 +77,14 @@ def parse_config(text):
     return WorkerConfig(int(workers))
 
 
+def setting(text):
+    """``IDP_NAME=VALUE`` as a pair."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("IDP_"):
+        raise argparse.ArgumentTypeError(f"not IDP_NAME=VALUE: {text!r}")
+    return name, value
+
+
 def score(sweep):
     """Geometric mean of each endpoint's rate over the best rate any model reached."""
     keys = list(next(iter(sweep.values()))["results"])
@@ -152,7 +160,7 @@ def run(args):
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp, Database() as db:
         tmp = Path(tmp)
         floors.update(postgres_floors(db.url.replace("+psycopg", "")))
-        idp = IdpServer(tmp, db, free_port())
+        idp = IdpServer(tmp, db, free_port(), dict(args.idp_env))
         log(f"idp: database {db.name}; setting up through the idp CLI …")
         idp.setup()
         target, ctx = idp_target(idp), Context(tmp)
@@ -172,7 +180,7 @@ def run(args):
         "timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "machine": machine, "runs": args.runs, "seconds": args.seconds,
         "sweep_seconds": args.sweep_seconds, "threads": THREADS, "connections": CONNECTIONS,
-        "sweep": sweep, "chosen": chosen, "floors": floors,
+        "sweep": sweep, "chosen": chosen, "floors": floors, "idp_env": dict(args.idp_env),
     }  # fmt: skip
 
 
@@ -190,6 +198,11 @@ def main():
     parser.add_argument(
         "--wait-quiet", type=int, default=120, help="seconds to wait for other processes to calm"
     )
+    parser.add_argument(
+        "--idp-env", action="append", default=[], type=setting, metavar="IDP_NAME=VALUE",
+        help="an idp setting for an A/B run (repeatable), e.g. IDP_TOKEN_CACHE=0; the "
+        "results name it",
+    )  # fmt: skip
     args = parser.parse_args()
     peers = ROOT / "tests" / "peers" / "node_modules" / "oidc-provider"
     if not peers.is_dir():

@@ -165,7 +165,7 @@ class IdpServer(Server):
 
     name = "idp"
 
-    def __init__(self, workdir, database, port):
+    def __init__(self, workdir, database, port, settings=None):
         self.workdir = Path(workdir)
         self.database = database
         self.port = port
@@ -182,6 +182,7 @@ class IdpServer(Server):
             # own X-Forwarded-For address (bench/signin.py); the other loads send none.
             IDP_TRUSTED_PROXIES="1",
         )
+        self.env.update(settings or {})  # run.py --idp-env: an A/B run's own settings
         self.client = self.es256_client = self.user = None
 
     def cli(self, *args):

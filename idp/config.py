@@ -135,6 +135,14 @@ SETTINGS = {
         "(idp.services.client_cache); 0 behind a PgBouncer in transaction mode.",
         parse_flag,
     ),
+    "TOKEN_CACHE": Setting(
+        "IDP_TOKEN_CACHE",
+        True,
+        "Keep the access tokens userinfo and introspection looked up, per process, forgotten "
+        "when PostgreSQL notifies a revocation or a change to the user "
+        "(idp.services.token_cache); 0 behind a PgBouncer in transaction mode.",
+        parse_flag,
+    ),
     "TRUSTED_PROXIES": Setting(
         "IDP_TRUSTED_PROXIES", 0, "How many reverse proxies put X-Forwarded-For in front.", int
     ),

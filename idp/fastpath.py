@@ -116,9 +116,10 @@ class BearerUserInfo:
     Through Flask this request cost twice the work of its answer: the request context, URL
     map, hooks and an ORM session around one JWT check and one indexed read. Here the same
     ``userinfo.userinfo_answer`` runs inside an app context only, on an autocommit
-    connection (one round trip), and the answer gets ``web.security_headers``. A query
-    string, a form body, a missing header or a tenant this process does not keep go to
-    Flask, which handles every form of the request (and refuses a token in the query).
+    connection (one round trip; none for a token ``services.token_cache`` keeps), and the
+    answer gets ``web.security_headers``. A query string, a form body, a missing header or
+    a tenant this process does not keep go to Flask, which handles every form of the
+    request (and refuses a token in the query).
     A database fault propagates to ``web.DatabaseOutageGuard`` (503).
     """
 
@@ -149,13 +150,13 @@ class BearerUserInfo:
         from psycopg import Error as PsycopgError
         from sqlalchemy.exc import SQLAlchemyError
 
-        from idp.extensions import autocommit_connection
+        from idp.extensions import autocommit_reads
         from idp.oidc.userinfo import userinfo_answer
 
         with self.flask_app.app_context():
             try:
-                with autocommit_connection() as connection:
-                    status, body, headers = userinfo_answer(tenant, value, connection)
+                with autocommit_reads() as connect:
+                    status, body, headers = userinfo_answer(tenant, value, connect)
             except (SQLAlchemyError, PsycopgError):
                 raise
             except Exception:

@@ -13,7 +13,7 @@ from flask import current_app
 from flask import g
 from flask import request as flask_request
 
-from idp.extensions import autocommit_connection
+from idp.extensions import autocommit_reads
 from idp.extensions import statements_without_transaction
 from idp.oidc.server import PublicRequest
 from idp.oidc.server import authorization_server
@@ -55,10 +55,11 @@ def _token_error(error, description):
 
 def introspection_response(request):
     """RFC 7662. The presented token is read on a connection of its own
-    (``g.token_reads``), not through the ORM session, which only a ``private_key_jwt``
-    client's assertion then uses (its ``jti`` is recorded and committed)."""
-    with autocommit_connection() as connection:
-        g.token_reads = connection
+    (``g.token_reads``, which connects at its first read: a token the cache keeps needs
+    none), not through the ORM session, which only a ``private_key_jwt`` client's
+    assertion then uses (its ``jti`` is recorded and committed)."""
+    with autocommit_reads() as connect:
+        g.token_reads = connect
         try:
             return authorization_server.create_endpoint_response(
                 "introspection", _serving(request)

@@ -278,7 +278,7 @@ def find_presented_token(token_string, hint):
     kinds = ["refresh_token", "access_token"]
     if hint == "access_token" or (hint is None and token_string.count(".") == 2):
         kinds.reverse()  # our access tokens are JWTs; refresh tokens never contain a dot
-    reads = g.get("token_reads")  # introspection's own connection; else the session's
+    reads = g.get("token_reads")  # connects introspection's own connection; else the session
     for kind in kinds:
         if kind == "refresh_token":
             row = tokens.lookup_refresh_token(g.tenant, token_string, reads)

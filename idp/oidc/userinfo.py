@@ -48,15 +48,15 @@ def presented_token():
     return from_header or from_body
 
 
-def userinfo_answer(tenant, value, connection=None):
+def userinfo_answer(tenant, value, connect=None):
     """Claims of the token's user, limited to the granted scopes and requested claims.
 
-    ``connection``: where to read the token (the request session's when None).
+    ``connect``: returns where to read the token (the request session's when None).
     """
     if not value:
         description = "An access token is required."
         return bearer_error(401, "invalid_token", description, 'Bearer realm="userinfo"')
-    row = tokens.find_access_token(tenant, issuer_for(tenant), value, connection)
+    row = tokens.find_access_token(tenant, issuer_for(tenant), value, connect)
     if row is None or row.user_id is None:
         return bearer_error(
             401, "invalid_token", "The access token is invalid, expired or revoked."

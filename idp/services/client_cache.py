@@ -9,9 +9,11 @@ So the database says when a client changed. A trigger on ``clients`` (migration 
 sends ``NOTIFY idp_clients`` with the row's ``tenant_id:client_id`` on every UPDATE and
 DELETE — the services', a cascade's, an operator's in psql — and PostgreSQL delivers it to
 every listening connection when, and only if, that transaction commits. Each process has
-one listener thread on a connection of its own (``Listener``), started by the first lookup.
+one listener thread on a connection of its own (``change_listener.Listener``), started by
+the first lookup.
 
-- A client is kept only while the listener is connected. Before it is (at start, after a
+- A client is kept only while the listener is connected and has applied every
+  notification delivered so far (``Listener.quiet``). Before it is (at start, after a
   lost connection, during a PostgreSQL restart) every lookup reads the database, and each
   (re)connection forgets everything kept, since notifications sent meanwhile were lost.
 - A lookup during which a notification arrived does not keep what it read (``generation``):
@@ -40,16 +42,11 @@ from sqlalchemy import event
 
 from idp.extensions import db
 from idp.services import clients
+from idp.services.change_listener import Listener
 
-CHANNEL = "idp_clients"
 MAX_AGE = 60.0  # seconds: the backstop, not the mechanism
 MAX_ENTRIES = 10_000  # clients kept per process; when full, all are forgotten
-HEARTBEAT = 5.0  # seconds between the listener's checks of its connection
-APPLICATION_NAME = "idp-client-cache"
-TRIGGER = "clients_changed"  # migration 0004
-TRIGGER_EXISTS = (
-    f"SELECT 1 FROM pg_trigger WHERE tgname = '{TRIGGER}' AND tgrelid = 'clients'::regclass"
-)
+APPLICATION_NAME = "idp-client-cache"  # the listener's thread and connection
 
 log = logging.getLogger("idp.client_cache")
 
@@ -91,6 +88,10 @@ _starting = threading.Lock()
 class ClientCache:
     """Kept clients by ``"tenant_id:client_id"``, trusted only while ``live``."""
 
+    CHANNELS = ("idp_clients",)
+    TRIGGERS = (("clients_changed", "clients"),)  # migration 0004
+    RECHECK = MAX_AGE  # seconds before a listener that found no trigger looks again
+
     def __init__(self, engine):
         self.pid = os.getpid()
         self.engine = engine
@@ -98,7 +99,7 @@ class ClientCache:
         self.generation = 0  # moves on with every forgetting
         self._entries = {}  # key -> (read at, detached Client)
         self._lock = threading.Lock()
-        self.listener = Listener(self)
+        self.listener = Listener(self, engine, APPLICATION_NAME, "client cache", log)
 
     def start(self):
         """Listen from now on; stop when the engine is disposed (the app is shutting down)."""
@@ -110,7 +111,8 @@ class ClientCache:
         key = f"{tenant.id}:{client_id}"
         kept = self._entries.get(key)
         if kept is not None and self.live and time.monotonic() - kept[0] < MAX_AGE:
-            return kept[1]
+            if self.listener.quiet():
+                return kept[1]
         generation = self.generation
         client = clients.read_client(tenant, client_id)  # now, not what this request read
         if client is None or not self.live:
@@ -122,6 +124,10 @@ class ClientCache:
                 db.session.expunge(client)  # read-only from here on, shared by threads
                 self._entries[key] = (time.monotonic(), client)
         return client
+
+    def notified(self, channel, payload):
+        """The listener's news: ``tenant_id:client_id`` changed, or (empty) all of them."""
+        self.forget(payload or None)
 
     def forget(self, key=None):
         """Drop one client, or all of them (``None``)."""
@@ -138,81 +144,3 @@ class ClientCache:
             self.generation += 1
             self._entries.clear()
             self.live = live
-
-
-class Listener(threading.Thread):
-    """``LISTEN idp_clients`` on a connection of its own; reconnects until stopped."""
-
-    NAME = "idp-client-cache"
-
-    def __init__(self, cache):
-        super().__init__(name=self.NAME, daemon=True)
-        self.cache = cache
-        self._stopped = threading.Event()
-        self._warned_trigger = False
-
-    def stop(self):
-        """Stop listening (the cache is no longer trusted)."""
-        self._stopped.set()
-        self.cache.set_live(False)
-
-    def run(self):
-        """Listen; on any failure distrust the cache, wait a little, and connect again."""
-        import psycopg
-
-        delay, failing = 0.5, False
-        while not self._stopped.is_set():
-            try:
-                with self._connect(psycopg) as connection:
-                    connection.execute(f"LISTEN {CHANNEL}")
-                    if not connection.execute(TRIGGER_EXISTS).fetchone():
-                        self._without_trigger()
-                        continue
-                    self.cache.set_live(True)
-                    if failing:
-                        log.warning("client cache: listening again; kept clients trusted")
-                    delay, failing = 0.5, False
-                    self._listen(connection)
-            except psycopg.Error as error:
-                self.cache.set_live(False)
-                if self._stopped.is_set():
-                    break  # the app shut down: its database may be gone
-                if not failing:
-                    log.warning(
-                        "client cache: lost %s (%s); clients are read from the database on "
-                        "every request until it is back",
-                        CHANNEL, error.__class__.__name__,
-                    )  # fmt: skip
-                failing = True
-            self._stopped.wait(delay)
-            delay = min(delay * 2, HEARTBEAT)
-        self.cache.set_live(False)
-
-    def _without_trigger(self):
-        """Nothing would notify (the schema predates migration 0004, or the trigger was
-        dropped): keep nothing, say so once, and look again in a minute."""
-        if not self._warned_trigger:
-            log.warning(
-                "client cache: no %s trigger on clients (run `idp init`); clients are read "
-                "from the database on every request", TRIGGER,
-            )  # fmt: skip
-            self._warned_trigger = True
-        self._stopped.wait(MAX_AGE)
-
-    def _connect(self, psycopg):
-        cargs, cparams = self.cache.engine.dialect.create_connect_args(self.cache.engine.url)
-        cparams.pop("context", None)  # SQLAlchemy's adapters: not needed for LISTEN
-        # A peer gone without a word: keepalives find it while idle, the user timeout (ms)
-        # while the heartbeat waits for an answer; either ends the connection in ~15 s.
-        keepalive = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2}
-        for name, value in {**keepalive, "keepalives_count": 3, "tcp_user_timeout": 10_000}.items():
-            cparams.setdefault(name, value)
-        cparams.setdefault("connect_timeout", 5)
-        cparams.setdefault("application_name", APPLICATION_NAME)  # in pg_stat_activity
-        return psycopg.connect(*cargs, autocommit=True, **cparams)
-
-    def _listen(self, connection):
-        while not self._stopped.is_set():
-            for note in connection.notifies(timeout=HEARTBEAT):
-                self.cache.forget(note.payload or None)
-            connection.execute("SELECT 1")  # a connection that died quietly raises here

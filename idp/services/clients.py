@@ -21,6 +21,7 @@ from idp.models import Client
 from idp.models import Consent
 from idp.models import Token
 from idp.models.client import hash_secret
+from idp.services import token_cache
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 RESPONSE_TYPES = ("code",)
@@ -258,6 +259,7 @@ def delete_client(tenant, client):
         )
     db.session.delete(client)
     db.session.commit()
+    token_cache.forget_revoked()
     _forget_kept(client)
     if serving_request():
         g.pop("_clients_seen", None)

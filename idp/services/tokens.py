@@ -24,6 +24,7 @@ from idp.models import AuthorizationCode
 from idp.models import Token
 from idp.models import User
 from idp.services import audit
+from idp.services import token_cache
 from idp.services.direct_reads import DirectRead
 from idp.services.keys import load_keyring
 from idp.services.users import keep_user
@@ -298,9 +299,9 @@ def access_token_is_live(row, now=None):
     return row.revoked_at is None and row.access_revoked_at is None and row.access_expires_at > now
 
 
-def find_access_token(tenant, issuer, value, connection=None):
+def find_access_token(tenant, issuer, value, connect=None):
     """The live grant behind an access token JWT (``lookup_access_token``), or None."""
-    row = lookup_access_token(tenant, issuer, value, connection)
+    row = lookup_access_token(tenant, issuer, value, connect)
     return row if row is not None and access_token_is_live(row) else None
 
 
@@ -326,28 +327,32 @@ _BY_REFRESH_HASH = DirectRead(
 )
 
 
-def lookup_access_token(tenant, issuer, value, connection=None):
-    """The lookup row of a valid, unexpired access token JWT of this issuer, revoked or not.
+def lookup_access_token(tenant, issuer, value, connect=None):
+    """The lookup row of a valid, unexpired access token JWT of this issuer, revoked or not:
+    from this process's ``token_cache`` when it keeps it, else read (and kept).
 
-    ``connection``: where to read (the request session's when None).
+    ``connect``: returns where to read (the request session's connection when None).
     """
     claims = verify_jwt(value, issuer, typ="at+jwt")
     if claims is None or not isinstance(claims.get("jti"), str):
         return None
-    return _lookup(_BY_JTI, tenant, claims["jti"], connection)
-
-
-def lookup_refresh_token(tenant, value, connection=None):
-    """The lookup row of a refresh token by its value, whatever its state.
-
-    ``connection``: where to read (the request session's when None).
-    """
-    return _lookup(_BY_REFRESH_HASH, tenant, hash_token(value), connection)
-
-
-def _lookup(read, tenant, key, connection=None):
-    row = read.one_or_none(connection or db.session.connection(), {"key": key})
+    jti = claims["jti"]
+    row = token_cache.lookup(jti, lambda: _read(_BY_JTI, jti, connect))
     return row if row is not None and row.tenant_id == tenant.id else None
+
+
+def lookup_refresh_token(tenant, value, connect=None):
+    """The lookup row of a refresh token by its value, whatever its state (never kept: a
+    refresh token is presented once, then rotated).
+
+    ``connect``: returns where to read (the request session's connection when None).
+    """
+    row = _read(_BY_REFRESH_HASH, hash_token(value), connect)
+    return row if row is not None and row.tenant_id == tenant.id else None
+
+
+def _read(read, key, connect=None):
+    return read.one_or_none(connect() if connect else db.session.connection(), {"key": key})
 
 
 def lookup_user(row):
@@ -383,6 +388,7 @@ def revoke_family(tenant, grant_id):
         .values(revoked_at=int(time.time()))
     )
     db.session.commit()
+    token_cache.forget_revoked()
 
 
 def revoke_access_token(token_id):
@@ -393,6 +399,7 @@ def revoke_access_token(token_id):
         .values(access_revoked_at=int(time.time()))
     )
     db.session.commit()
+    token_cache.forget_revoked()
 
 
 def revoke_user_tokens(tenant, user_id):
@@ -403,6 +410,7 @@ def revoke_user_tokens(tenant, user_id):
         .values(revoked_at=int(time.time()))
     )
     db.session.commit()
+    token_cache.forget_revoked()
 
 
 def revoke_session_tokens(tenant, sid):
@@ -418,3 +426,4 @@ def revoke_session_tokens(tenant, sid):
         .values(revoked_at=int(time.time()))
     )
     db.session.commit()
+    token_cache.forget_revoked()

@@ -118,7 +118,7 @@ def test_a_change_made_in_this_process_applies_at_once(kept, app, monkeypatch):
     forget = client_cache.ClientCache.forget
 
     def only_this_thread(cache, key=None):
-        if threading.current_thread().name != client_cache.Listener.NAME:
+        if threading.current_thread().name != client_cache.APPLICATION_NAME:
             forget(cache, key)
 
     monkeypatch.setattr(client_cache.ClientCache, "forget", only_this_thread)
@@ -169,7 +169,7 @@ def test_without_the_trigger_nothing_is_kept(kept, monkeypatch, caplog):
     """A schema without migration 0004's trigger (nodes started before ``idp init``) would
     never notify: the cache then keeps nothing, and says so."""
     kept.warm()
-    monkeypatch.setattr(client_cache, "MAX_AGE", 0.2)  # how soon the listener looks again
+    monkeypatch.setattr(client_cache.ClientCache, "RECHECK", 0.2)  # how soon it looks again
     kept.elsewhere("DROP TRIGGER clients_changed ON clients")
     try:
         with caplog.at_level(logging.WARNING, logger="idp.client_cache"):
