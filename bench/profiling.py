@@ -5,7 +5,10 @@ the database round trips of one request of each kind.
 
 Samples are wall-clock (py-spy ``--idle``), so waiting on PostgreSQL shows; only samples
 inside a request are counted, and each category is given as worker milliseconds per request.
-Writes ``bench/results/profile-<UTC timestamp>.md`` (and the raw py-spy stacks beside it).
+``sign_in`` (not one of ``make bench``'s wrk endpoints) profiles the returning user's whole
+sign-in under bench/signin.py's load instead, in milliseconds per sign-in (its load
+generator is this process's threads). Writes ``bench/results/profile-<UTC timestamp>.md``
+(and the raw py-spy stacks beside it).
 """
 
 import argparse
@@ -13,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from datetime import UTC
@@ -36,10 +40,13 @@ from run import parse_config
 from servers import BIN
 from servers import Database
 from servers import IdpServer
+from signin import Users
+from signin import run_sign_ins
 
 RATE = 250  # samples per second and worker
 # First match walking from the innermost frame outwards names the sample's category.
 CATEGORIES = (
+    ("argon2id (argon2-cffi)", ("argon2/",)),
     ("SQLAlchemy (ORM, pool, SQL compilation)", ("sqlalchemy/", "flask_sqlalchemy/")),
     ("JWT sign/verify (joserfc, cryptography)", ("joserfc/", "cryptography/")),
     ("Authlib", ("authlib/",)),
@@ -59,6 +66,9 @@ WAIT = "PostgreSQL round trips (psycopg send/wait/receive)"
 # A request's outermost Python frame: gunicorn's handler, or (granian, whose HTTP layer is
 # Rust) idp's outermost WSGI layer, which every request passes.
 IN_REQUEST = ("handle_request", "handle (gunicorn", "__call__ (idp/web.py")
+SIGN_IN = "sign_in"
+SIGN_IN_USERS = 1_500  # more than 2 × --seconds of sign-ins at any rate seen here
+LABELS = {**{k: e.label for k, e in ENDPOINTS.items()}, SIGN_IN: "sign-in (ms per sign-in)"}
 ROLES = (
     "idp workers",
     "PostgreSQL backends of the database",
@@ -127,6 +137,34 @@ def profile_endpoint(idp, target, ctx, key, seconds, out_dir):
     }  # fmt: skip
 
 
+def profile_sign_ins(idp, target, seconds, out_dir):
+    """As ``profile_endpoint``, under the returning-user sign-in load of bench/signin.py
+    (its threads in this process are the load generator); per sign-in."""
+    users = Users(idp).make(SIGN_IN_USERS)  # outside the profiled window
+    done = {}
+
+    def load():
+        done["run"], _ = run_sign_ins(target, users, 2 * seconds + 2, 0, dict)
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    time.sleep(1)
+    roles = (idp.process.pid, os.getpid(), idp.database.name)
+    before, started = cpu_by_role(*roles), time.monotonic()
+    wall = _py_spy(idp.process.pid, seconds, out_dir / "sign_in.wall.txt", "--idle")
+    on_cpu = _py_spy(idp.process.pid, seconds, out_dir / "sign_in.gil.txt", "--gil")
+    cpu = cpu_by_role(*roles)
+    cpu.subtract(before)
+    elapsed = time.monotonic() - started
+    thread.join()
+    run = done["run"]
+    hz = os.sysconf("SC_CLK_TCK")
+    return {
+        "run": run, "wall": wall, "on_cpu": on_cpu, "requests": run.rps * seconds,
+        "cpu_ms": {role: ticks / hz * 1000 / (run.rps * elapsed) for role, ticks in cpu.items()},
+    }  # fmt: skip
+
+
 def _section(results, keys, kind, title):
     names = [WAIT] + [name for name, _ in CATEGORIES] + [OTHER]
     per_request = {k: {n: results[k][kind][n] / RATE * 1000 / results[k]["requests"]
@@ -142,7 +180,7 @@ def table(results, trips):
     """Milliseconds per request by category and by process, one column per endpoint."""
     keys = list(results)
     rows = [
-        "| ms per request | " + " | ".join(ENDPOINTS[k].label for k in keys) + " |",
+        "| ms per request | " + " | ".join(LABELS[k] for k in keys) + " |",
         "|---" + "|--:" * len(keys) + "|",
     ]
     rows += _section(results, keys, "wall", "worker wall clock (py-spy --idle)")
@@ -162,7 +200,9 @@ def table(results, trips):
 def main():
     """Set up like ``make bench``, profile each endpoint, write the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("endpoints", nargs="*", default=list(ENDPOINTS))
+    parser.add_argument(
+        "endpoints", nargs="*", default=list(ENDPOINTS), help=f"of {', '.join(LABELS)}"
+    )
     parser.add_argument(
         "--workers", default="granian:2x1", help="as run.py: sync:N, gthread:NxT, granian:NxT"
     )
@@ -183,8 +223,12 @@ def main():
             results = {}
             for key in args.endpoints:
                 log(f"profiling {key} …")
-                results[key] = profile_endpoint(idp, target, ctx, key, args.seconds, out_dir)
-            trips = dbtrips.count(idp, target, ctx, args.endpoints)
+                if key == SIGN_IN:
+                    results[key] = profile_sign_ins(idp, target, args.seconds, out_dir)
+                else:
+                    results[key] = profile_endpoint(idp, target, ctx, key, args.seconds, out_dir)
+            served = [key for key in args.endpoints if key != SIGN_IN]  # (signin_trips.py)
+            trips = dbtrips.count(idp, target, ctx, served)
         finally:
             idp.stop()
     text = (
