@@ -112,7 +112,7 @@ def _steady(app, client, target, ctx):
     method, path, headers, body = _requests(target, ctx, "client_credentials")[0]
     client.open(path, method=method, headers=headers, data=body)  # starts the listener
     with app.app_context():
-        token_cache._cache_for(app)  # started by the first token lookup otherwise
+        token_cache.TokenCache.of(app)  # started by the first token lookup otherwise
     deadline = time.monotonic() + 10
     for name in ("idp.client_cache", "idp.token_cache"):
         cache = app.extensions.get(name)

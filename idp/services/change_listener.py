@@ -25,9 +25,12 @@ to every listening connection. Each cache has one ``Listener`` on a connection o
   listener looks again every ``cache.RECHECK`` seconds.
 """
 
+import os
 import select
 import threading
 import time
+
+from sqlalchemy import event
 
 HEARTBEAT = 1.0  # seconds without news before the listener checks its connection
 TRUSTED_FOR = 2.5  # seconds since PostgreSQL was last heard from, while quiet() can be true
@@ -169,3 +172,49 @@ class Listener(threading.Thread):
         finally:
             self._fd = None
 
+
+
+class ListenedCache:
+    """What a cache kept up to date by a ``Listener`` has in common: one per app and process
+    (``of``), started on first use, trusted only while ``live``.
+
+    A subclass names ``EXTENSION`` (its key in ``app.extensions``), ``SETTING`` (the config
+    flag that turns it on), ``APPLICATION_NAME``, ``LABEL`` and ``log`` for its listener,
+    and the listener's ``CHANNELS``, ``TRIGGERS``, ``RECHECK``, ``notified`` and
+    ``set_live``.
+    """
+
+    def __init__(self, engine):
+        self.pid = os.getpid()
+        self.engine = engine
+        self.live = False
+        self.generation = 0  # moves on with every forgetting
+        self._lock = threading.Lock()
+        self.listener = Listener(self, engine, self.APPLICATION_NAME, self.LABEL, self.log)
+
+    @classmethod
+    def of(cls, app):
+        """``app``'s cache in this process, started on first use; None when its setting is
+        off or the database is not PostgreSQL (nothing would notify)."""
+        from idp.extensions import db
+
+        cache = app.extensions.get(cls.EXTENSION)
+        if cache is not None and cache.pid == os.getpid():
+            return cache
+        if not app.config[cls.SETTING] or db.engine.dialect.name != "postgresql":
+            return None
+        with _starting:
+            cache = app.extensions.get(cls.EXTENSION)
+            if cache is None or cache.pid != os.getpid():  # none yet, or inherited by a fork
+                cache = cls(db.engine)
+                app.extensions[cls.EXTENSION] = cache
+                cache.start()
+        return cache
+
+    def start(self):
+        """Listen from now on; stop when the engine is disposed (the app is shutting down)."""
+        event.listen(self.engine, "engine_disposed", lambda _engine: self.listener.stop())
+        self.listener.start()
+
+
+_starting = threading.Lock()

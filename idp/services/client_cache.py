@@ -33,16 +33,13 @@ Code that changes a client loads it itself, into its request's session, with
 """
 
 import logging
-import os
-import threading
 import time
 
 from flask import current_app
-from sqlalchemy import event
 
 from idp.extensions import db
 from idp.services import clients
-from idp.services.change_listener import Listener
+from idp.services.change_listener import ListenedCache
 
 MAX_AGE = 60.0  # seconds: the backstop, not the mechanism
 MAX_ENTRIES = 10_000  # clients kept per process; when full, all are forgotten
@@ -53,7 +50,7 @@ log = logging.getLogger("idp.client_cache")
 
 def query_client(tenant, client_id):
     """``clients.query_client``, from this process's cache when it may be trusted."""
-    cache = _cache_for(current_app)
+    cache = ClientCache.of(current_app)
     if cache is None:
         return clients.query_client(tenant, client_id)
     return cache.lookup(tenant, client_id)
@@ -66,45 +63,21 @@ def forget(tenant_id, client_id):
         cache.forget(f"{tenant_id}:{client_id}")
 
 
-def _cache_for(app):
-    """This app's cache in this process, started on first use; None where there is none."""
-    cache = app.extensions.get("idp.client_cache")
-    if cache is not None and cache.pid == os.getpid():
-        return cache
-    if not app.config["CLIENT_CACHE"] or db.engine.dialect.name != "postgresql":
-        return None
-    with _starting:
-        cache = app.extensions.get("idp.client_cache")
-        if cache is None or cache.pid != os.getpid():  # none yet, or inherited by a fork
-            cache = ClientCache(db.engine)
-            app.extensions["idp.client_cache"] = cache
-            cache.start()
-    return cache
-
-
-_starting = threading.Lock()
-
-
-class ClientCache:
+class ClientCache(ListenedCache):
     """Kept clients by ``"tenant_id:client_id"``, trusted only while ``live``."""
 
+    EXTENSION = "idp.client_cache"
+    SETTING = "CLIENT_CACHE"
+    APPLICATION_NAME = APPLICATION_NAME
+    LABEL = "client cache"
+    log = log
     CHANNELS = ("idp_clients",)
     TRIGGERS = (("clients_changed", "clients"),)  # migration 0004
     RECHECK = MAX_AGE  # seconds before a listener that found no trigger looks again
 
     def __init__(self, engine):
-        self.pid = os.getpid()
-        self.engine = engine
-        self.live = False
-        self.generation = 0  # moves on with every forgetting
+        super().__init__(engine)
         self._entries = {}  # key -> (read at, detached Client)
-        self._lock = threading.Lock()
-        self.listener = Listener(self, engine, APPLICATION_NAME, "client cache", log)
-
-    def start(self):
-        """Listen from now on; stop when the engine is disposed (the app is shutting down)."""
-        event.listen(self.engine, "engine_disposed", lambda _engine: self.listener.stop())
-        self.listener.start()
 
     def lookup(self, tenant, client_id):
         """The kept client, or the database's answer (kept if nothing changed meanwhile)."""

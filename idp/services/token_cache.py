@@ -6,9 +6,10 @@ and process: ``KeyRing.verified``) and read the token's row and its user: one ro
 to PostgreSQL. With the pool's checkout that was half of userinfo's Python calls (424 →
 221) and a quarter of introspection's (710 → 524), and served on this project's bench
 machine it was most of the cost: without it userinfo went from 5,100 to 20,800 answers
-a second and introspection from 4,000 to 10,800 (bench/README, 2026-12-04). The row changes only when the
-token is revoked (alone, with its family, its user's or its session's tokens, its client)
-or its user changes; so, as ``client_cache`` does for clients, the database says when:
+a second and introspection from 4,000 to 10,800 (bench/README, 2026-12-04). The row
+changes only when the token is revoked (alone, with its family, its user's or its
+session's tokens, its client) or its user changes; so, as ``client_cache`` does for
+clients, the database says when:
 
 - a trigger on ``tokens`` (migration 0005) sends ``NOTIFY idp_tokens`` with the row's
   ``jti`` when a revocation column changes, on any other UPDATE but a refresh token's
@@ -36,15 +37,11 @@ transaction mode, which does not carry LISTEN). SQLite: nothing is kept.
 """
 
 import logging
-import os
-import threading
 import time
 
 from flask import current_app
-from sqlalchemy import event
 
-from idp.extensions import db
-from idp.services.change_listener import Listener
+from idp.services.change_listener import ListenedCache
 
 MAX_AGE = 60.0  # seconds: the backstop, not the mechanism
 MAX_ENTRIES = 20_000  # tokens kept per process; when full, the oldest kept goes first
@@ -55,7 +52,7 @@ log = logging.getLogger("idp.token_cache")
 
 def lookup(jti, read):
     """The row of the access token ``jti``: kept, or ``read()`` (and kept if found)."""
-    cache = _cache_for(current_app)
+    cache = TokenCache.of(current_app)
     if cache is None:
         return read()
     return cache.lookup(jti, read)
@@ -69,46 +66,22 @@ def forget_revoked():
         cache.forget()
 
 
-def _cache_for(app):
-    """This app's cache in this process, started on first use; None where there is none."""
-    cache = app.extensions.get("idp.token_cache")
-    if cache is not None and cache.pid == os.getpid():
-        return cache
-    if not app.config["TOKEN_CACHE"] or db.engine.dialect.name != "postgresql":
-        return None
-    with _starting:
-        cache = app.extensions.get("idp.token_cache")
-        if cache is None or cache.pid != os.getpid():  # none yet, or inherited by a fork
-            cache = TokenCache(db.engine)
-            app.extensions["idp.token_cache"] = cache
-            cache.start()
-    return cache
-
-
-_starting = threading.Lock()
-
-
-class TokenCache:
+class TokenCache(ListenedCache):
     """Kept lookup rows by ``jti``, trusted only while ``live`` and the listener is quiet."""
 
+    EXTENSION = "idp.token_cache"
+    SETTING = "TOKEN_CACHE"
+    APPLICATION_NAME = APPLICATION_NAME
+    LABEL = "token cache"
+    log = log
     CHANNELS = ("idp_tokens", "idp_users")
     TRIGGERS = (("tokens_changed", "tokens"), ("users_changed", "users"))  # migration 0005
     RECHECK = MAX_AGE  # seconds before a listener that found no trigger looks again
 
     def __init__(self, engine):
-        self.pid = os.getpid()
-        self.engine = engine
-        self.live = False
-        self.generation = 0  # moves on with every forgetting
+        super().__init__(engine)
         self._entries = {}  # jti -> (read at, row); in the order kept
         self._by_user = {}  # user id -> the jtis kept of that user's tokens
-        self._lock = threading.Lock()
-        self.listener = Listener(self, engine, APPLICATION_NAME, "token cache", log)
-
-    def start(self):
-        """Listen from now on; stop when the engine is disposed (the app is shutting down)."""
-        event.listen(self.engine, "engine_disposed", lambda _engine: self.listener.stop())
-        self.listener.start()
 
     def lookup(self, jti, read):
         """The kept row, or ``read()``'s (kept if found and nothing changed meanwhile)."""

@@ -34,23 +34,27 @@ USER_COLUMNS = (
 )
 
 
-def upgrade():
-    if op.get_bind().dialect.name != "postgresql":
-        return
-    op.execute(
-        """
-        CREATE FUNCTION idp_token_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+def _notifying_function(name, channel, payload):
+    """A trigger function: NOTIFY ``channel`` with ``payload`` for a row; empty for a
+    TRUNCATE (a statement-level trigger), which makes the cache forget everything."""
+    return f"""
+        CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_LEVEL = 'STATEMENT' THEN
-                PERFORM pg_notify('idp_tokens', '');  -- TRUNCATE: forget every token
+                PERFORM pg_notify('{channel}', '');
             ELSE
-                PERFORM pg_notify('idp_tokens', OLD.jti);
+                PERFORM pg_notify('{channel}', {payload});
             END IF;
             RETURN NULL;
         END
         $$
-        """
-    )
+    """
+
+
+def upgrade():
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(_notifying_function("idp_token_changed", "idp_tokens", "OLD.jti"))
     op.execute(
         "CREATE TRIGGER tokens_changed AFTER UPDATE ON tokens FOR EACH ROW WHEN ("
         "OLD.revoked_at IS DISTINCT FROM NEW.revoked_at "
@@ -67,20 +71,7 @@ def upgrade():
         "CREATE TRIGGER tokens_truncated AFTER TRUNCATE ON tokens "
         "FOR EACH STATEMENT EXECUTE FUNCTION idp_token_changed()"
     )
-    op.execute(
-        """
-        CREATE FUNCTION idp_user_changed() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_LEVEL = 'STATEMENT' THEN
-                PERFORM pg_notify('idp_users', '');  -- TRUNCATE: forget every token
-            ELSE
-                PERFORM pg_notify('idp_users', OLD.id::text);
-            END IF;
-            RETURN NULL;
-        END
-        $$
-        """
-    )
+    op.execute(_notifying_function("idp_user_changed", "idp_users", "OLD.id::text"))
     changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in USER_COLUMNS)
     op.execute(
         f"CREATE TRIGGER users_changed AFTER UPDATE ON users FOR EACH ROW WHEN ({changed}) "

@@ -18,6 +18,7 @@ from sqlalchemy import event
 
 from idp.extensions import db
 from idp.models.client import hash_secret
+from idp.services import change_listener
 from idp.services import client_cache
 from idp.services import clients
 from idp.services import tenants
@@ -153,7 +154,7 @@ def test_while_it_cannot_listen_every_lookup_reads_the_database(kept, monkeypatc
     def refused(self, psycopg):
         raise psycopg.OperationalError("connection refused")
 
-    monkeypatch.setattr(client_cache.Listener, "_connect", refused)
+    monkeypatch.setattr(change_listener.Listener, "_connect", refused)
     with caplog.at_level(logging.WARNING, logger="idp.client_cache"):
         kept._activity(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s"

@@ -1,8 +1,6 @@
 """Token lookups run on psycopg directly (``idp.services.direct_reads``) and still answer,
 and fail, exactly as through SQLAlchemy."""
 
-import base64
-import json
 import os
 
 import psycopg
@@ -17,6 +15,7 @@ from idp.services import client_cache
 from idp.services import token_cache
 from idp.services import tokens
 from idp.services.direct_reads import DirectRead
+from tests.cluster.cluster import jwt_claims
 from tests.conftest import PG_ADMIN_URL
 from tests.integration.realm import Realm
 
@@ -27,8 +26,7 @@ postgresql_only = pytest.mark.skipif(
 
 
 def _jti(access_token):
-    payload = access_token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"]
+    return jwt_claims(access_token)["jti"]
 
 
 def test_a_direct_read_gives_the_row_sqlalchemy_gives(realm, app):

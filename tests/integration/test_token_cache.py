@@ -8,8 +8,6 @@ not a measurement). The test server runs in this process, so its cache is
 ``app.extensions["idp.token_cache"]``.
 """
 
-import base64
-import json
 import os
 import signal
 import threading
@@ -21,6 +19,7 @@ import requests
 from idp.extensions import db
 from idp.services import token_cache
 from idp.services import tokens
+from tests.cluster.cluster import jwt_claims
 from tests.cluster.nodes import wait_until
 from tests.integration.realm import Realm
 
@@ -31,8 +30,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def jti_of(access_token):
-    payload = access_token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"]
+    return jwt_claims(access_token)["jti"]
 
 
 class Reads:
