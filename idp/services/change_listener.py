@@ -55,6 +55,7 @@ class Listener(threading.Thread):
         self._fd = None  # the listening socket, while connected
         self._busy = False  # reading or applying notifications, or in the heartbeat
         self._heard = 0.0  # time.monotonic() of PostgreSQL's last answer or notification
+        self.backend_pid = None  # its connection's server process, while connected
         self._pollers = threading.local()  # each thread's poll object on ``_fd``
 
     @property
@@ -155,6 +156,7 @@ class Listener(threading.Thread):
         poller = select.poll()
         poller.register(connection.fileno(), select.POLLIN)
         self._fd = connection.fileno()
+        self.backend_pid = connection.info.backend_pid
         self._heard = time.monotonic()  # it has just answered the trigger check
         try:
             while not self._stopped.is_set():
@@ -170,7 +172,7 @@ class Listener(threading.Thread):
                 finally:
                     self._busy = False
         finally:
-            self._fd = None
+            self._fd = self.backend_pid = None
 
 
 
