@@ -20,9 +20,9 @@ the first lookup.
   the row it read may be the one the notification is about.
 - This process's own changes (``clients.update_client``, ``delete_client``) are forgotten
   at once, without waiting for the notification.
-- As a last guard against a notification lost while the connection seemed alive (a silent
-  network partition: the listener's heartbeat and TCP timeouts end it within ~15 s), a
-  kept client is read again after ``MAX_AGE`` seconds.
+- A silent connection (a network partition) stops being trusted within a heartbeat
+  (``change_listener``). As a last guard against a notification lost while the
+  connection seemed alive, a kept client is read again after ``MAX_AGE`` seconds.
 
 Only what reads a client and never changes it goes through here: Authlib's
 ``query_client`` hook (``server._query_client``) and the authorization request's first
