@@ -16,6 +16,7 @@ from sqlalchemy import update
 from idp.errors import ValidationFailed
 from idp.extensions import db
 from idp.extensions import serving_request
+from idp.extensions import when_committed
 from idp.models import AuthorizationCode
 from idp.models import Client
 from idp.models import Consent
@@ -259,7 +260,7 @@ def delete_client(tenant, client):
         )
     db.session.delete(client)
     db.session.commit()
-    token_cache.forget_revoked()
+    when_committed(token_cache.forget_revoked)
     _forget_kept(client)
     if serving_request():
         g.pop("_clients_seen", None)

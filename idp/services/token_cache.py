@@ -60,7 +60,9 @@ def lookup(jti, read):
 
 def forget_revoked():
     """This process committed a revocation: forget every token now (the notification, for
-    the other processes and nodes, names each row; this one need not wait for it)."""
+    the other processes and nodes, names each row; this one need not wait for it). Called
+    through ``extensions.when_committed``: inside a ``one_transaction`` only once the
+    revocation is really committed, or a lookup in between could keep the row unrevoked."""
     cache = current_app.extensions.get("idp.token_cache")
     if cache is not None:
         cache.forget()

@@ -20,6 +20,7 @@ from sqlalchemy import update
 
 from idp.extensions import autocommit_connection
 from idp.extensions import db
+from idp.extensions import when_committed
 from idp.models import AuthorizationCode
 from idp.models import Token
 from idp.models import User
@@ -388,7 +389,7 @@ def revoke_family(tenant, grant_id):
         .values(revoked_at=int(time.time()))
     )
     db.session.commit()
-    token_cache.forget_revoked()
+    when_committed(token_cache.forget_revoked)
 
 
 def revoke_access_token(token_id):
@@ -399,7 +400,7 @@ def revoke_access_token(token_id):
         .values(access_revoked_at=int(time.time()))
     )
     db.session.commit()
-    token_cache.forget_revoked()
+    when_committed(token_cache.forget_revoked)
 
 
 def revoke_user_tokens(tenant, user_id):
@@ -410,7 +411,7 @@ def revoke_user_tokens(tenant, user_id):
         .values(revoked_at=int(time.time()))
     )
     db.session.commit()
-    token_cache.forget_revoked()
+    when_committed(token_cache.forget_revoked)
 
 
 def revoke_session_tokens(tenant, sid):
@@ -426,4 +427,4 @@ def revoke_session_tokens(tenant, sid):
         .values(revoked_at=int(time.time()))
     )
     db.session.commit()
-    token_cache.forget_revoked()
+    when_committed(token_cache.forget_revoked)
