@@ -58,7 +58,7 @@ def query_client(tenant, client_id):
 
 def forget(tenant_id, client_id):
     """Drop a client this process changed (its notification follows, for the other nodes)."""
-    cache = current_app.extensions.get("idp.client_cache")
+    cache = current_app.extensions.get(ClientCache.EXTENSION)
     if cache is not None:
         cache.forget(f"{tenant_id}:{client_id}")
 

@@ -63,7 +63,7 @@ def forget_revoked():
     the other processes and nodes, names each row; this one need not wait for it). Called
     through ``extensions.when_committed``: inside a ``one_transaction`` only once the
     revocation is really committed, or a lookup in between could keep the row unrevoked."""
-    cache = current_app.extensions.get("idp.token_cache")
+    cache = current_app.extensions.get(TokenCache.EXTENSION)
     if cache is not None:
         cache.forget()
 
