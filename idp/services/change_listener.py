@@ -175,7 +175,6 @@ class Listener(threading.Thread):
             self._fd = self.backend_pid = None
 
 
-
 class ListenedCache:
     """What a cache kept up to date by a ``Listener`` has in common: one per app and process
     (``of``), started on first use, trusted only while ``live``.
