@@ -181,8 +181,8 @@ class ListenedCache:
 
     A subclass names ``EXTENSION`` (its key in ``app.extensions``), ``SETTING`` (the config
     flag that turns it on), ``APPLICATION_NAME``, ``LABEL`` and ``log`` for its listener,
-    and the listener's ``CHANNELS``, ``TRIGGERS``, ``RECHECK``, ``notified`` and
-    ``set_live``.
+    the listener's ``CHANNELS``, ``TRIGGERS``, ``RECHECK`` and ``notified``, and ``_clear``
+    (drop everything kept; called under ``_lock``).
     """
 
     def __init__(self, engine):
@@ -216,6 +216,13 @@ class ListenedCache:
         """Listen from now on; stop when the engine is disposed (the app is shutting down)."""
         event.listen(self.engine, "engine_disposed", lambda _engine: self.listener.stop())
         self.listener.start()
+
+    def set_live(self, live):
+        """Trust what is kept from now on, or stop; either way nothing kept so far stays."""
+        with self._lock:
+            self.generation += 1
+            self._clear()
+            self.live = live
 
 
 _starting = threading.Lock()

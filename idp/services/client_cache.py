@@ -83,9 +83,13 @@ class ClientCache(ListenedCache):
         """The kept client, or the database's answer (kept if nothing changed meanwhile)."""
         key = f"{tenant.id}:{client_id}"
         kept = self._entries.get(key)
-        if kept is not None and self.live and time.monotonic() - kept[0] < MAX_AGE:
-            if self.listener.quiet():
-                return kept[1]
+        if (
+            kept is not None
+            and self.live
+            and time.monotonic() - kept[0] < MAX_AGE
+            and self.listener.quiet()
+        ):
+            return kept[1]
         generation = self.generation
         client = clients.read_client(tenant, client_id)  # now, not what this request read
         if client is None or not self.live:
@@ -107,13 +111,9 @@ class ClientCache(ListenedCache):
         with self._lock:
             self.generation += 1
             if key is None:
-                self._entries.clear()
+                self._clear()
             else:
                 self._entries.pop(key, None)
 
-    def set_live(self, live):
-        """Trust kept clients from now on, or stop; either way nothing kept so far stays."""
-        with self._lock:
-            self.generation += 1
-            self._entries.clear()
-            self.live = live
+    def _clear(self):
+        self._entries.clear()

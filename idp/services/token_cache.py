@@ -137,8 +137,7 @@ class TokenCache(ListenedCache):
         with self._lock:
             self.generation += 1
             if jti is None:
-                self._entries.clear()
-                self._by_user.clear()
+                self._clear()
             else:
                 self._drop(jti)
 
@@ -149,10 +148,6 @@ class TokenCache(ListenedCache):
             for jti in list(self._by_user.get(user_id, ())):
                 self._drop(jti)
 
-    def set_live(self, live):
-        """Trust kept tokens from now on, or stop; either way nothing kept so far stays."""
-        with self._lock:
-            self.generation += 1
-            self._entries.clear()
-            self._by_user.clear()
-            self.live = live
+    def _clear(self):
+        self._entries.clear()
+        self._by_user.clear()
