@@ -177,12 +177,13 @@ class Listener(threading.Thread):
 
 class ListenedCache:
     """What a cache kept up to date by a ``Listener`` has in common: one per app and process
-    (``of``), started on first use, trusted only while ``live``.
+    (``of``), started on first use; a kept value used only while ``live``, younger than
+    ``MAX_AGE`` and the listener quiet (``lookup``).
 
     A subclass names ``EXTENSION`` (its key in ``app.extensions``), ``SETTING`` (the config
-    flag that turns it on), ``APPLICATION_NAME``, ``LABEL`` and ``log`` for its listener,
-    the listener's ``CHANNELS``, ``TRIGGERS``, ``RECHECK`` and ``notified``, and ``_clear``
-    (drop everything kept; called under ``_lock``).
+    flag that turns it on), ``MAX_AGE``, ``APPLICATION_NAME``, ``LABEL`` and ``log`` for its
+    listener, the listener's ``CHANNELS``, ``TRIGGERS``, ``RECHECK`` and ``notified``; and,
+    called under ``_lock``, ``_keep(key, value)`` (into ``_entries``) and ``_clear``.
     """
 
     def __init__(self, engine):
@@ -190,8 +191,29 @@ class ListenedCache:
         self.engine = engine
         self.live = False
         self.generation = 0  # moves on with every forgetting
+        self._entries = {}  # key -> (read at, value)
         self._lock = threading.Lock()
         self.listener = Listener(self, engine, self.APPLICATION_NAME, self.LABEL, self.log)
+
+    def lookup(self, key, read):
+        """The kept value, or ``read()``'s (kept if found and nothing changed meanwhile:
+        a notification during the read may be about what it read)."""
+        kept = self._entries.get(key)
+        if (
+            kept is not None
+            and self.live
+            and time.monotonic() - kept[0] < self.MAX_AGE
+            and self.listener.quiet()
+        ):
+            return kept[1]
+        generation = self.generation
+        value = read()
+        if value is None or not self.live:
+            return value
+        with self._lock:
+            if self.live and self.generation == generation:
+                self._keep(key, value)
+        return value
 
     @classmethod
     def of(cls, app):

@@ -53,7 +53,10 @@ def query_client(tenant, client_id):
     cache = ClientCache.of(current_app)
     if cache is None:
         return clients.query_client(tenant, client_id)
-    return cache.lookup(tenant, client_id)
+    # The row now, not what this request read; kept under ``"tenant_id:client_id"``.
+    return cache.lookup(
+        f"{tenant.id}:{client_id}", lambda: clients.read_client(tenant, client_id)
+    )
 
 
 def forget(tenant_id, client_id):
@@ -68,6 +71,7 @@ class ClientCache(ListenedCache):
 
     EXTENSION = "idp.client_cache"
     SETTING = "CLIENT_CACHE"
+    MAX_AGE = MAX_AGE
     APPLICATION_NAME = APPLICATION_NAME
     LABEL = "client cache"
     log = log
@@ -75,32 +79,11 @@ class ClientCache(ListenedCache):
     TRIGGERS = (("clients_changed", "clients"),)  # migration 0004
     RECHECK = MAX_AGE  # seconds before a listener that found no trigger looks again
 
-    def __init__(self, engine):
-        super().__init__(engine)
-        self._entries = {}  # key -> (read at, detached Client)
-
-    def lookup(self, tenant, client_id):
-        """The kept client, or the database's answer (kept if nothing changed meanwhile)."""
-        key = f"{tenant.id}:{client_id}"
-        kept = self._entries.get(key)
-        if (
-            kept is not None
-            and self.live
-            and time.monotonic() - kept[0] < MAX_AGE
-            and self.listener.quiet()
-        ):
-            return kept[1]
-        generation = self.generation
-        client = clients.read_client(tenant, client_id)  # now, not what this request read
-        if client is None or not self.live:
-            return client
-        with self._lock:
-            if self.live and self.generation == generation:
-                if len(self._entries) >= MAX_ENTRIES:
-                    self._entries.clear()
-                db.session.expunge(client)  # read-only from here on, shared by threads
-                self._entries[key] = (time.monotonic(), client)
-        return client
+    def _keep(self, key, client):
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        db.session.expunge(client)  # read-only from here on, shared by threads
+        self._entries[key] = (time.monotonic(), client)
 
     def notified(self, channel, payload):
         """The listener's news: ``tenant_id:client_id`` changed, or (empty) all of them."""

@@ -73,6 +73,7 @@ class TokenCache(ListenedCache):
 
     EXTENSION = "idp.token_cache"
     SETTING = "TOKEN_CACHE"
+    MAX_AGE = MAX_AGE
     APPLICATION_NAME = APPLICATION_NAME
     LABEL = "token cache"
     log = log
@@ -81,28 +82,8 @@ class TokenCache(ListenedCache):
     RECHECK = MAX_AGE  # seconds before a listener that found no trigger looks again
 
     def __init__(self, engine):
-        super().__init__(engine)
-        self._entries = {}  # jti -> (read at, row); in the order kept
+        super().__init__(engine)  # _entries: jti -> (read at, row), in the order kept
         self._by_user = {}  # user id -> the jtis kept of that user's tokens
-
-    def lookup(self, jti, read):
-        """The kept row, or ``read()``'s (kept if found and nothing changed meanwhile)."""
-        kept = self._entries.get(jti)
-        if (
-            kept is not None
-            and self.live
-            and time.monotonic() - kept[0] < MAX_AGE
-            and self.listener.quiet()
-        ):
-            return kept[1]
-        generation = self.generation
-        row = read()
-        if row is None or not self.live:
-            return row
-        with self._lock:
-            if self.live and self.generation == generation:
-                self._keep(jti, row)
-        return row
 
     def _keep(self, jti, row):
         self._drop(jti)
